@@ -1,0 +1,1 @@
+"""Engines the backend schedules onto, and the SGLang wire shapes they share."""

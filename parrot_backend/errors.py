@@ -1,0 +1,46 @@
+"""The one error hierarchy of the backend.
+
+Every error a client can cause is a :class:`ParrotError` subclass carrying the HTTP status it maps
+to; the HTTP layer turns it into a response once (see ``engines/embedded/server.py``), so the
+message written here is the message a user reads.
+"""
+
+from __future__ import annotations
+
+
+class ParrotError(Exception):
+    """Base class of every error raised by Parrot's backend."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequestError(ParrotError):
+    """The request is malformed or asks for something the engine cannot do (HTTP 400)."""
+
+    status_code = 400
+
+
+class ContextLengthError(InvalidRequestError):
+    """The prompt (plus the tokens asked for) does not fit the model's context or the KV cache."""
+
+
+class DuplicateRequestError(InvalidRequestError):
+    """A request id is already in use by a running request."""
+
+
+class RequestsPendingError(InvalidRequestError):
+    """The operation needs an idle engine (for example flushing the prefix cache)."""
+
+
+class EngineNotReadyError(ParrotError):
+    """The engine is still loading its model, or its generation loop has stopped (HTTP 503)."""
+
+    status_code = 503
+
+
+class ModelLoadError(ParrotError):
+    """A model could not be found or loaded."""
