@@ -52,7 +52,7 @@ def engine_args(model_dir: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="session")
 def engine_server(tiny_model_dir: Path) -> Iterator[object]:
     """``parrot engine`` on the tiny model, as a child process on a free port."""
-    from parrot_backend.engines.embedded.launcher import EngineProcess
+    from parrot_backend.engines.processes import EngineProcess
 
     with EngineProcess(engine_args(tiny_model_dir)) as server:
         yield server
