@@ -72,6 +72,7 @@ class EngineConfig:
     max_running_requests: int | None = None
     use_cuda_graph: bool | None = None
     compile_level: int = 0
+    prefix_sharing: bool = True  # off only to measure what sharing buys
 
     @property
     def cache_tokens(self) -> int | None:
@@ -163,7 +164,7 @@ class EmbeddedEngine:
             num_blocks=cfg.num_blocks,
             max_batch_tokens=cfg.max_batch_tokens,
             max_requests_per_batch=cfg.max_running_requests,
-            allow_block_sharing=self.loaded.prefix_sharing,
+            allow_block_sharing=self.loaded.prefix_sharing and cfg.prefix_sharing,
             use_cuda_graph=cfg.use_cuda_graph,
             default_compile_level=cfg.compile_level,
         )
@@ -177,7 +178,11 @@ class EmbeddedEngine:
         deadline = time.monotonic() + timeout
         while manager.batch_processor is None:
             if not manager.is_running() or time.monotonic() > deadline:
-                raise EngineNotReadyError("the generation loop failed to start; see the log")
+                error = getattr(manager.background_thread_status, "fatal_error", None)
+                raise EngineNotReadyError(
+                    f"the generation loop failed to start: {error or 'timed out'} "
+                    "(a KV cache too large for memory? lower --num-blocks or --block-size)"
+                )
             time.sleep(0.01)
         self._instrument_cache(manager.batch_processor.cache)
         self._manager = manager
