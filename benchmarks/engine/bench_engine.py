@@ -153,7 +153,7 @@ def random_llama(device: str, dtype: str, layers: int = 22) -> LoadedModel:
     return LoadedModel(model, tokenizer, folder, f"random-llama-{params:.1f}b", prefix_sharing=True)
 
 
-async def run_profile(engine: EmbeddedEngine, gpu: bool) -> list[Result]:
+async def run_profile(engine: EmbeddedEngine, gpu: bool, ttft_tokens: int) -> list[Result]:
     results: list[Result] = []
     await prefill(engine, 1, 64)  # warm-up: first-call costs stay out of the numbers
     await decode(engine, 1, 8)
@@ -161,7 +161,7 @@ async def run_profile(engine: EmbeddedEngine, gpu: bool) -> list[Result]:
     results.append(await prefill(engine, 8, 1000 if not gpu else 2048))
     for batch in (1, 32) if gpu else (1, 8):
         results += await decode(engine, batch, 128 if gpu else 64)
-    results += await time_to_first_token(engine, 1000)
+    results += await time_to_first_token(engine, ttft_tokens)
     return results
 
 
@@ -186,6 +186,7 @@ def main(
     device: Annotated[str, typer.Option(help="GPU profile: device (cpu only to check the script).")] = "cuda",
     layers: Annotated[int, typer.Option(help="GPU profile: layers of the random Llama.")] = 22,
     num_blocks: Annotated[int, typer.Option(help="KV-cache blocks.")] = 1024,
+    ttft_tokens: Annotated[int, typer.Option(help="Prompt length of the cold/cached TTFT test.")] = 1000,
     out: Annotated[Path, typer.Option(help="Folder for the JSON results.")] = Path("benchmarks/engine/out"),
 ) -> None:
     gpu = profile == "gpu"
@@ -208,7 +209,7 @@ def main(
         started = time.perf_counter()
         engine.start()
         start_time = time.perf_counter() - started
-        results = [Result("engine start", start_time, "s"), *asyncio.run(run_profile(engine, gpu))]
+        results = [Result("engine start", start_time, "s"), *asyncio.run(run_profile(engine, gpu, ttft_tokens))]
         engine.shutdown()
         runs[variant] = results
         console.print(table(f"{loaded.served_name} · {variant} · block {block} · {loaded.model.dtype}", results))
