@@ -287,6 +287,8 @@ class EmbeddedEngine:
 
     async def flush_cache(self) -> None:
         """Forget every cached prefix. Refused while requests run, as SGLang does."""
+        if not self.healthy:
+            raise EngineNotReadyError("the engine is not running")
         if self._live:
             raise RequestsPendingError(
                 f"cache not flushed: {len(self._live)} request(s) are running; retry when the engine is idle"

@@ -87,6 +87,9 @@ class TopPProcessor(_RowProcessor):
 
     key, default, value_type = "top_p", 1.0, float
 
+    # Inductor (torch 2.11) fails to generate code for this cumsum over the vocabulary when the
+    # loop is compiled (default_compile_level >= 1); run it eagerly, inside a CUDA graph or not.
+    @torch.compiler.disable
     def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
         top_p = tensor_arg[: scores.size(0)].view(torch.float32).unsqueeze(-1)
         sorted_scores, order = torch.sort(scores, dim=-1, descending=True)
