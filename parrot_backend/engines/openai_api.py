@@ -55,22 +55,13 @@ class OpenAIRequest(BaseModel):
         if self.logprobs:
             raise InvalidRequestError("logprobs are not supported by this engine; leave logprobs unset")
         max_new_tokens = self.max_tokens if self.max_tokens is not None else self.default_max_tokens
+        # Same-named fields carry over; OpenAI's max_tokens and seed have native names of their own.
+        shared = self.model_dump(include=set(SamplingParams.model_fields) & set(type(self).model_fields))
         return SamplingParams(
+            **shared,
             # No limit means "until the context is full"; the engine caps it to what fits.
             max_new_tokens=max_new_tokens if max_new_tokens is not None else 2**31 - 1,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            min_p=self.min_p,
-            n=self.n,
-            stop=self.stop,
-            stop_token_ids=self.stop_token_ids,
             sampling_seed=self.seed,
-            frequency_penalty=self.frequency_penalty,
-            presence_penalty=self.presence_penalty,
-            ignore_eos=self.ignore_eos,
-            skip_special_tokens=self.skip_special_tokens,
-            no_stop_trim=self.no_stop_trim,
         )
 
     @property
@@ -140,5 +131,6 @@ class ChatCompletionRequest(OpenAIRequest):
     def template_messages(self) -> list[dict[str, Any]]:
         """Messages as chat templates expect them (``developer`` is a system message)."""
         return [
-            {"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in self.messages
+            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+            for m in self.messages
         ]

@@ -36,7 +36,10 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self._timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix=f"parrot-{self.name}-", suffix=".log", delete=False)
+        # Kept open for the child's whole life; closed in stop().
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix=f"parrot-{self.name}-", suffix=".log", delete=False
+        )
 
     def command(self) -> list[str]:
         """The command line that starts the server on ``self.port``."""
@@ -58,14 +61,18 @@ class ServerProcess:
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"the {self.name} exited with {self._process.returncode}:\n{self.tail_log()}")
+                raise RuntimeError(
+                    f"the {self.name} exited with {self._process.returncode}:\n{self.tail_log()}"
+                )
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.25)
-        raise TimeoutError(f"the {self.name} did not become healthy in {self._timeout:.0f} s:\n{self.tail_log()}")
+        raise TimeoutError(
+            f"the {self.name} did not become healthy in {self._timeout:.0f} s:\n{self.tail_log()}"
+        )
 
     def tail_log(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -103,7 +110,16 @@ class EngineProcess(ServerProcess):
         self.args = list(args or [])
 
     def command(self) -> list[str]:
-        base = [sys.executable, "-m", "parrot_backend", "engine", "--host", "127.0.0.1", "--port", str(self.port)]
+        base = [
+            sys.executable,
+            "-m",
+            "parrot_backend",
+            "engine",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         return base + self.args
 
 
@@ -112,7 +128,9 @@ class RouterProcess(ServerProcess):
 
     name = "router"
 
-    def __init__(self, worker_urls: list[str], policy: str = "cache_aware", *, startup_timeout: float = 120.0) -> None:
+    def __init__(
+        self, worker_urls: list[str], policy: str = "cache_aware", *, startup_timeout: float = 120.0
+    ) -> None:
         super().__init__(startup_timeout=startup_timeout)
         self.worker_urls = list(worker_urls)
         self.policy = policy

@@ -217,7 +217,14 @@ class EmbeddedEngine:
             raise InvalidRequestError(
                 f"the model {self.loaded.served_name} has no chat template; use /v1/completions or /generate"
             )
-        rendered = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        try:
+            rendered = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        except Exception as error:  # jinja2 errors raised by the template itself
+            raise InvalidRequestError(
+                f"the model's chat template rejected these messages: {error}"
+            ) from error
         return list(self.tokenizer(rendered, add_special_tokens=False)["input_ids"])
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
@@ -326,7 +333,8 @@ class EmbeddedEngine:
         bad = [token for token in prompt if not 0 <= token < self.vocab_size]
         if bad:
             raise InvalidRequestError(
-                f"input_ids hold {len(bad)} id(s) outside the vocabulary [0, {self.vocab_size}), e.g. {bad[0]}"
+                f"input_ids hold {len(bad)} id(s) outside the vocabulary [0, {self.vocab_size}), "
+                f"e.g. {bad[0]}"
             )
         limit = self.max_request_tokens
         # One token of room is kept for the extra step the loop runs (see the module docstring).
@@ -429,7 +437,8 @@ class EmbeddedEngine:
             if request_id in self._isolated:
                 return 0
             matched = search(request_id, prompt_ids)
-            self._prefix_hits.setdefault(request_id, matched)
+            if request_id in self._live:  # not one that ended before the loop admitted it
+                self._prefix_hits.setdefault(request_id, matched)
             return matched
 
         def mark_complete_blocks(state: Any, complete_blocks: dict[str, int]) -> None:
@@ -460,4 +469,3 @@ def _eos_ids(model: Any) -> list[int]:
             ids = [eos] if isinstance(eos, int) else list(eos)
             return [i for i in ids if i >= 0]
     return []
-

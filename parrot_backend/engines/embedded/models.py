@@ -140,7 +140,6 @@ def load_model(
     show_progress: bool = True,
 ) -> LoadedModel:
     """Load a model and its tokenizer for the embedded engine."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path, default_name = resolve_model_dir(model, show_progress=show_progress)
@@ -163,7 +162,11 @@ def load_model(
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
-    """``auto`` is float32 on CPU (faster than bfloat16 there for small models) and bfloat16 on GPUs."""
+    """``auto`` is float32 on CPU and bfloat16 on GPUs.
+
+    On CPU, float32 prefills SmolLM2 about 5x faster than bfloat16 and decodes at batch 1 about
+    half as fast (benchmarks/engine/RESULTS.md); prompts are long in Parrot's workloads.
+    """
     import torch
 
     if dtype == "auto":

@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
 from parrot_backend import __version__
 from parrot_backend.engines.embedded.engine import EmbeddedEngine, GenerationEvent
 from parrot_backend.engines.embedded.metrics import render_metrics
@@ -229,7 +230,6 @@ class _AssumeJSONBody:
         await self.app(scope, receive, send)
 
 
-
 def _error_body(message: str, status: int) -> dict[str, Any]:
     kind = "BadRequestError" if status < 500 else "ServiceUnavailableError"
     return {"error": {"message": message, "type": kind, "code": status}}
@@ -433,7 +433,11 @@ def _native_json(event: GenerationEvent, job: _Job, body: GenerateRequest) -> di
 
 
 async def _native_chunks(
-    events: AsyncIterator[tuple[int, GenerationEvent]], jobs: list[_Job], body: GenerateRequest, *, batch: bool
+    events: AsyncIterator[tuple[int, GenerationEvent]],
+    jobs: list[_Job],
+    body: GenerateRequest,
+    *,
+    batch: bool,
 ) -> AsyncIterator[dict[str, Any]]:
     sent: dict[int, tuple[str, int]] = {}
     async for index, event in events:
@@ -503,7 +507,9 @@ class _OpenAIReply:
         finals: dict[int, GenerationEvent] = {}
         async for index, event in events:
             if chat and index not in shown:
-                yield self._envelope([self._delta(index, {"role": "assistant", "content": ""}, None, chat)], True)
+                yield self._envelope(
+                    [self._delta(index, {"role": "assistant", "content": ""}, None, chat)], True
+                )
             delta = event.snapshot.text[len(shown.get(index, "")) :]
             shown[index] = event.snapshot.text
             finish = event.snapshot.finish_reason
@@ -522,4 +528,3 @@ class _OpenAIReply:
         if chat:
             return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
         return {"index": index, "text": delta.get("content", ""), "logprobs": None, "finish_reason": finish}
-

@@ -24,7 +24,11 @@ def prompt(seed: int, length: int) -> list[int]:
 def reference(model, ids: list[int], new_tokens: int) -> list[int]:
     """Greedy ids from plain ``model.generate`` (EOS ignored, as in GREEDY)."""
     out = model.generate(
-        torch.tensor([ids]), max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, eos_token_id=None
+        torch.tensor([ids]),
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=False,
+        eos_token_id=None,
     )
     return out[0, len(ids) :].tolist()
 
@@ -108,7 +112,9 @@ async def test_cache_namespace_neither_reads_nor_publishes(engine) -> None:
 
     async def run(namespace):
         last = None
-        async for event in engine.generate(ids, SamplingParams(max_new_tokens=2, **GREEDY), cache_namespace=namespace):
+        async for event in engine.generate(
+            ids, SamplingParams(max_new_tokens=2, **GREEDY), cache_namespace=namespace
+        ):
             last = event
         return last
 
@@ -165,7 +171,9 @@ async def test_abort_ends_a_running_request(engine) -> None:
     events = []
 
     async def consume():
-        async for event in engine.generate(prompt(30, 10), SamplingParams(max_new_tokens=1500, **GREEDY), rid="long"):
+        async for event in engine.generate(
+            prompt(30, 10), SamplingParams(max_new_tokens=1500, **GREEDY), rid="long"
+        ):
             events.append(event)
 
     task = asyncio.create_task(consume())

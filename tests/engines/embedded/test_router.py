@@ -23,9 +23,12 @@ QUESTIONS = ["What do they eat?", "How long do they live?", "Can they talk?", "D
 
 @pytest.fixture(scope="module")
 def cluster(tiny_model_dir) -> Iterator[tuple[RouterProcess, list[EngineProcess]]]:
-    with EngineProcess(engine_args(tiny_model_dir)) as first, EngineProcess(engine_args(tiny_model_dir)) as second:
-        with RouterProcess([first.url, second.url], policy="cache_aware") as router:
-            yield router, [first, second]
+    with (
+        EngineProcess(engine_args(tiny_model_dir)) as first,
+        EngineProcess(engine_args(tiny_model_dir)) as second,
+        RouterProcess([first.url, second.url], policy="cache_aware") as router,
+    ):
+        yield router, [first, second]
 
 
 def requests_served(engine: EngineProcess) -> float:
@@ -45,13 +48,19 @@ def test_router_registers_both_engines_as_healthy_workers(cluster) -> None:
 
 def test_router_routes_generate_and_chat(cluster) -> None:
     router, _ = cluster
-    generated = httpx.post(f"{router.url}/generate", timeout=60, json={
-        "text": "Hello parrots", "sampling_params": {"max_new_tokens": 4, "temperature": 0, "ignore_eos": True}})  # fmt: skip
+    params = {"max_new_tokens": 4, "temperature": 0, "ignore_eos": True}
+    body = {"text": "Hello parrots", "sampling_params": params}
+    generated = httpx.post(f"{router.url}/generate", timeout=60, json=body)
     assert generated.status_code == 200, generated.text
     body = generated.json()
     assert len(body["output_ids"]) == 4 and body["meta_info"]["finish_reason"]["type"] == "length"
-    chat = httpx.post(f"{router.url}/v1/chat/completions", timeout=60, json={
-        "model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3, "ignore_eos": True})  # fmt: skip
+    body = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "max_tokens": 3,
+        "ignore_eos": True,
+    }
+    chat = httpx.post(f"{router.url}/v1/chat/completions", timeout=60, json=body)
     assert chat.status_code == 200, chat.text
     assert chat.json()["usage"]["completion_tokens"] == 3
     assert chat.json()["choices"][0]["message"]["role"] == "assistant"

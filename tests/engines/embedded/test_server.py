@@ -6,6 +6,8 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -69,13 +71,17 @@ def test_generate_shape(client) -> None:
 def test_text_and_ids_give_the_same_tokens(client) -> None:
     by_text = generate(client, text="Shared prompt prefixes", return_prompt_token_ids=True,
                        sampling_params={"max_new_tokens": 6, **GREEDY})  # fmt: skip
-    by_ids = generate(client, input_ids=by_text["prompt_token_ids"], sampling_params={"max_new_tokens": 6, **GREEDY})
+    by_ids = generate(
+        client, input_ids=by_text["prompt_token_ids"], sampling_params={"max_new_tokens": 6, **GREEDY}
+    )
     assert by_ids["output_ids"] == by_text["output_ids"]
 
 
 def test_batch_returns_results_in_order(client) -> None:
     prompts = [ids(i, 8 + 5 * i) for i in range(5)]
-    singles = [generate(client, input_ids=p, sampling_params={"max_new_tokens": 6, **GREEDY}) for p in prompts]
+    singles = [
+        generate(client, input_ids=p, sampling_params={"max_new_tokens": 6, **GREEDY}) for p in prompts
+    ]
     batch = generate(client, input_ids=prompts, sampling_params={"max_new_tokens": 6, **GREEDY})
     assert isinstance(batch, list) and len(batch) == 5
     assert [r["output_ids"] for r in batch] == [r["output_ids"] for r in singles]
@@ -92,7 +98,7 @@ def test_stream_is_cumulative_and_ends_with_done(client) -> None:
     assert events[-1] == "[DONE]"
     chunks = events[:-1]
     assert len(chunks) >= 2
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in zip(chunks, chunks[1:], strict=False):
         assert after["text"].startswith(before["text"])
         assert after["output_ids"][: len(before["output_ids"])] == before["output_ids"]
     assert all(c["meta_info"]["finish_reason"] is None for c in chunks[:-1])
@@ -103,12 +109,14 @@ def test_stream_is_cumulative_and_ends_with_done(client) -> None:
 
 async def test_sixteen_concurrent_requests_are_all_correct(engine_server, client) -> None:
     prompts = [ids(200 + i, 6 + 3 * i) for i in range(16)]
-    expected = [generate(client, input_ids=p, sampling_params={"max_new_tokens": 10, **GREEDY}) for p in prompts]
+    expected = [
+        generate(client, input_ids=p, sampling_params={"max_new_tokens": 10, **GREEDY}) for p in prompts
+    ]
+    params = {"max_new_tokens": 10, **GREEDY}
     async with httpx.AsyncClient(base_url=engine_server.url, timeout=60) as aclient:
-        responses = await asyncio.gather(*(
-            aclient.post("/generate", json={"input_ids": p, "sampling_params": {"max_new_tokens": 10, **GREEDY}})
-            for p in prompts
-        ))  # fmt: skip
+        responses = await asyncio.gather(
+            *(aclient.post("/generate", json={"input_ids": p, "sampling_params": params}) for p in prompts)
+        )
     assert [r.status_code for r in responses] == [200] * 16
     assert [r.json()["output_ids"] for r in responses] == [e["output_ids"] for e in expected]
 
@@ -129,16 +137,24 @@ def test_prefix_cache_and_flush_over_http(client) -> None:
     assert again["meta_info"]["cached_tokens"] == 0
 
 
+@contextmanager
+def long_stream(url: str, seed: int, **extra) -> Iterator[Iterator[str]]:
+    """A streamed generation of 1,800 tokens, on its own connection, after its first event."""
+    body = {"input_ids": ids(seed, 10), "stream": True, "sampling_params": {"max_new_tokens": 1800, **GREEDY}}
+    with (
+        httpx.Client(base_url=url, timeout=60) as own,
+        own.stream("POST", "/generate", json={**body, **extra}) as r,
+    ):
+        lines = r.iter_lines()  # keep a reference: a closed iterator closes the stream
+        first = next(line for line in lines if line.startswith("data: "))
+        assert json.loads(first.removeprefix("data: "))["meta_info"]["finish_reason"] is None
+        yield lines
+
+
 def test_abort_request_ends_a_running_stream(client, engine_server) -> None:
-    body = {"input_ids": ids(60, 10), "rid": "to-abort", "stream": True,
-            "sampling_params": {"max_new_tokens": 1800, **GREEDY}}  # fmt: skip
-    with httpx.Client(base_url=engine_server.url, timeout=60) as other:
-        with client.stream("POST", "/generate", json=body) as response:
-            lines = response.iter_lines()
-            first = next(line for line in lines if line.startswith("data: "))
-            assert json.loads(first.removeprefix("data: "))["meta_info"]["finish_reason"] is None
-            assert other.post("/abort_request", json={"rid": "to-abort"}).status_code == 200
-            rest = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+    with long_stream(engine_server.url, 60, rid="to-abort") as lines:
+        assert client.post("/abort_request", json={"rid": "to-abort"}).status_code == 200
+        rest = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
     assert rest[-1]["meta_info"]["finish_reason"]["type"] == "abort"
     assert len(rest[-1]["output_ids"]) < 1800
 
@@ -151,12 +167,9 @@ def running_requests(client: httpx.Client) -> float:
 
 
 def test_client_disconnect_mid_stream_frees_the_slot(client, engine_server) -> None:
-    body = {"input_ids": ids(61, 10), "stream": True, "sampling_params": {"max_new_tokens": 1800, **GREEDY}}
-    with httpx.Client(base_url=engine_server.url, timeout=60) as leaving:
-        with leaving.stream("POST", "/generate", json=body) as response:
-            lines = response.iter_lines()  # keep a reference: a closed iterator closes the stream
-            next(line for line in lines if line.startswith("data: "))
-            assert running_requests(client) >= 1
+    with long_stream(engine_server.url, 61):
+        assert running_requests(client) >= 1
+    # Leaving the block closed the connection mid-stream.
     deadline = time.monotonic() + 10
     while running_requests(client) > 0 and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -165,13 +178,9 @@ def test_client_disconnect_mid_stream_frees_the_slot(client, engine_server) -> N
 
 
 def test_flush_is_refused_while_a_request_runs(client, engine_server) -> None:
-    body = {"input_ids": ids(62, 10), "stream": True, "sampling_params": {"max_new_tokens": 1800, **GREEDY}}
-    with httpx.Client(base_url=engine_server.url, timeout=60) as other:
-        with client.stream("POST", "/generate", json=body) as response:
-            lines = response.iter_lines()  # keep a reference: a closed iterator closes the stream
-            next(line for line in lines if line.startswith("data: "))
-            refused = other.post("/flush_cache")
-            assert refused.status_code == 400 and "running" in refused.json()["error"]["message"]
+    with long_stream(engine_server.url, 62):
+        refused = client.post("/flush_cache")
+        assert refused.status_code == 400 and "running" in refused.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -198,7 +207,9 @@ def test_bad_input_gets_a_400_that_says_what_to_fix(client, body, words) -> None
 
 
 def test_malformed_json_and_bad_abort(client) -> None:
-    response = client.post("/generate", content=b'{"text": "hi", ', headers={"content-type": "application/json"})
+    response = client.post(
+        "/generate", content=b'{"text": "hi", ', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert "malformed JSON" in response.json()["error"]["message"]
     assert client.post("/abort_request", content=b"[1]").status_code == 400
@@ -209,7 +220,9 @@ def test_malformed_json_and_bad_abort(client) -> None:
 
 
 def test_openai_completions(client) -> None:
-    reply = client.post("/v1/completions", json={"prompt": "The quick brown", "max_tokens": 4, "temperature": 0})
+    reply = client.post(
+        "/v1/completions", json={"prompt": "The quick brown", "max_tokens": 4, "temperature": 0}
+    )
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["object"] == "text_completion"
@@ -235,7 +248,9 @@ def test_openai_chat_completions(client) -> None:
     assert again["choices"][0]["message"] == reply["choices"][0]["message"]
     assert again["usage"]["prompt_tokens_details"]["cached_tokens"] > 0
     # sglang-router sends max_completion_tokens instead of max_tokens.
-    routed = client.post("/v1/chat/completions", json={**body, "max_tokens": None, "max_completion_tokens": 3})
+    routed = client.post(
+        "/v1/chat/completions", json={**body, "max_tokens": None, "max_completion_tokens": 3}
+    )
     assert routed.json()["usage"]["completion_tokens"] == 3
     assert client.post("/v1/chat/completions", json={"messages": []}).status_code == 400
 

@@ -69,7 +69,7 @@ def test_stop_token_is_kept_in_ids_but_not_text() -> None:
 
 def test_text_is_cumulative_while_streaming() -> None:
     snapshots = run(StopCriteria(max_new_tokens=50), "streaming text")
-    for before, after in zip(snapshots, snapshots[1:]):
+    for before, after in zip(snapshots, snapshots[1:], strict=False):
         assert after.text.startswith(before.text)
 
 
