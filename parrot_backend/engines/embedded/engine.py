@@ -109,7 +109,8 @@ class EngineStats:
 
 @dataclass
 class _LiveRequest:
-    rid: str
+    rid: str  # the client's id
+    key: str  # the generation loop's id: unique even when a client reuses a rid
     tracker: OutputTracker
     queue: asyncio.Queue[Any]
     loop: asyncio.AbstractEventLoop
@@ -140,9 +141,10 @@ class EmbeddedEngine:
         self.context_length: int = getattr(model_config, "max_position_embeddings", None) or 4096
         self.eos_token_ids: frozenset[int] = frozenset(_eos_ids(loaded.model))
         self._stats = EngineStats()
-        self._live: dict[str, _LiveRequest] = {}
-        self._prefix_hits: dict[str, int] = {}
-        self._isolated: set[str] = set()
+        self._live: dict[str, _LiveRequest] = {}  # by client rid
+        self._by_key: dict[str, _LiveRequest] = {}  # by loop key
+        self._prefix_hits: dict[str, int] = {}  # by loop key
+        self._isolated: set[str] = set()  # loop keys of namespaced requests
         self._lock = threading.Lock()
         self._manager: Any = None
         self._dispatcher: threading.Thread | None = None
@@ -192,10 +194,10 @@ class EmbeddedEngine:
     def shutdown(self) -> None:
         """Stop the generation loop; running requests end as aborted."""
         self._closing.set()
-        for rid in list(self._live):
-            self._resolve(rid, _Abort("the engine is shutting down"))
+        for live in list(self._live.values()):
+            self._deliver(live, _Abort("the engine is shutting down"))
         if self._manager is not None:
-            self._manager.stop(block=True, timeout=30)
+            self._manager.stop(block=True, timeout=30, hard_stop=True)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=5)
 
@@ -265,6 +267,7 @@ class EmbeddedEngine:
         tracker = OutputTracker(criteria, lambda ids: self.decode(ids, skip))
         live = _LiveRequest(
             rid=rid,
+            key=f"{rid}#{next(self._rid_counter)}",
             tracker=tracker,
             queue=asyncio.Queue(),
             loop=asyncio.get_running_loop(),
@@ -275,8 +278,9 @@ class EmbeddedEngine:
             if rid in self._live:
                 raise DuplicateRequestError(f"request id {rid!r} is already running; use a unique rid")
             self._live[rid] = live
+            self._by_key[live.key] = live
             if cache_namespace is not None:
-                self._isolated.add(rid)
+                self._isolated.add(live.key)
         try:
             self._submit(live, prompt, params, criteria)
             async for event in self._follow(live):
@@ -286,7 +290,11 @@ class EmbeddedEngine:
 
     def abort(self, rid: str) -> bool:
         """Abort a running request; returns False if no such request runs."""
-        return self._resolve(rid, _Abort("aborted by request"))
+        live = self._live.get(rid)
+        if live is None:
+            return False
+        self._deliver(live, _Abort("aborted by request"))
+        return True
 
     def abort_all(self) -> int:
         """Abort every running request; returns how many there were."""
@@ -359,7 +367,7 @@ class EmbeddedEngine:
             self._stats.prompt_tokens += len(prompt)
         accepted = self._manager.add_request(
             prompt,
-            request_id=live.rid,
+            request_id=live.key,
             # At least one token more than wanted, so the last wanted step registers its blocks.
             max_new_tokens=max(criteria.max_new_tokens, 1) + 1,
             streaming=True,
@@ -387,7 +395,7 @@ class EmbeddedEngine:
                 rid=live.rid,
                 snapshot=snapshot,
                 prompt_tokens=live.prompt_tokens,
-                cached_tokens=self._prefix_hits.get(live.rid, 0),
+                cached_tokens=self._prefix_hits.get(live.key, 0),
                 e2e_latency=time.perf_counter() - live.started,
             )
             if snapshot.finished:
@@ -397,18 +405,17 @@ class EmbeddedEngine:
         final = live.tracker.final
         with self._lock:
             self._live.pop(live.rid, None)
-            self._isolated.discard(live.rid)
-            self._stats.cached_tokens += self._prefix_hits.pop(live.rid, 0)
+            self._by_key.pop(live.key, None)
+            self._isolated.discard(live.key)
+            self._stats.cached_tokens += self._prefix_hits.pop(live.key, 0)
             self._stats.generation_tokens += len(final.output_ids if final else live.last_ids)
         if not live.library_done and self._manager is not None:
-            self._manager.cancel_request(live.rid)
+            self._manager.cancel_request(live.key)
 
-    def _resolve(self, rid: str, item: Any) -> bool:
-        live = self._live.get(rid)
-        if live is None:
-            return False
+    @staticmethod
+    def _deliver(live: _LiveRequest, item: Any) -> None:
+        """Hand an output or an abort to the request's waiter, on its event loop."""
         live.loop.call_soon_threadsafe(live.queue.put_nowait, item)
-        return True
 
     def _dispatch_outputs(self) -> None:
         """Route the loop's outputs to the waiting requests (runs in its own thread)."""
@@ -416,12 +423,14 @@ class EmbeddedEngine:
         while not self._closing.is_set():
             output = manager.get_result(timeout=0.1)
             if output is not None:
-                self._resolve(output.request_id, output)
+                live = self._by_key.get(output.request_id)
+                if live is not None:  # else it ended already (cancelled, or aborted)
+                    self._deliver(live, output)
                 continue
             if not manager.is_running():
                 error = getattr(manager.background_thread_status, "fatal_error", None)
-                for rid in list(self._live):
-                    self._resolve(rid, _Abort(f"the generation loop stopped: {error}"))
+                for live in list(self._live.values()):
+                    self._deliver(live, _Abort(f"the generation loop stopped: {error}"))
                 time.sleep(0.1)
 
     def _instrument_cache(self, cache: Any) -> None:
@@ -437,7 +446,7 @@ class EmbeddedEngine:
             if request_id in self._isolated:
                 return 0
             matched = search(request_id, prompt_ids)
-            if request_id in self._live:  # not one that ended before the loop admitted it
+            if request_id in self._by_key:  # not one that ended before the loop admitted it
                 self._prefix_hits.setdefault(request_id, matched)
             return matched
 

@@ -99,9 +99,12 @@ def convert_gguf(gguf_path: Path, *, show_progress: bool = True) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         folder, name = str(gguf_path.parent), gguf_path.name
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        progress.update(task, advance=1, description="Dequantizing the GGUF weights")
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+            progress.update(task, advance=1, description="Dequantizing the GGUF weights")
+            model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+        except (ImportError, OSError, ValueError) as error:
+            raise ModelLoadError(f"could not load the GGUF file {gguf_path}: {error}") from error
         # The weights are dequantized on load; drop the quantizer so they save as plain tensors.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):

@@ -230,3 +230,39 @@ async def test_bad_requests_raise_typed_errors(engine, ids, params, error, words
     with pytest.raises(error, match=words):
         await final(engine, ids, **params)
     assert (await final(engine, [5, 6, 7], max_new_tokens=2)).finished  # still serving
+
+
+async def test_a_reused_rid_is_a_new_request(engine, reference_model) -> None:
+    # Clients reuse ids once a request is over; the loop may still hold the old one for a step.
+    ids = prompt(40, 15)
+    expected = reference(reference_model, ids, 6)
+    for _ in range(5):
+        last = None
+        async for event in engine.generate(ids, SamplingParams(max_new_tokens=6, **GREEDY), rid="same"):
+            last = event
+        assert last.snapshot.output_ids == expected
+
+
+async def test_a_running_rid_cannot_be_reused(engine) -> None:
+    from parrot_backend.errors import DuplicateRequestError
+
+    started = asyncio.Event()
+
+    async def consume():
+        async for _ in engine.generate(
+            prompt(41, 10), SamplingParams(max_new_tokens=800, **GREEDY), rid="busy"
+        ):
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    with pytest.raises(DuplicateRequestError):
+        await final_with_rid(engine, "busy")
+    engine.abort("busy")
+    await task
+
+
+async def final_with_rid(engine, rid: str):
+    async for event in engine.generate([5, 6, 7], SamplingParams(max_new_tokens=2), rid=rid):
+        if event.finished:
+            return event
