@@ -91,3 +91,54 @@ def engine(
         return started
 
     uvicorn.run(create_app(load), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    engine: Annotated[
+        list[str] | None,
+        typer.Option(help="An engine URL (repeatable); prefix sglang: or openai: to skip detection."),
+    ] = None,
+    embedded: Annotated[bool, typer.Option(help="Also start an embedded engine (SmolLM2 on CPU).")] = False,
+    embedded_model: Annotated[str | None, typer.Option(help="Model of the embedded engine.")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    api_key: Annotated[
+        list[str] | None, typer.Option(help="KEY=TENANT (repeatable). Without any, the backend is single-user.")
+    ] = None,
+    max_calls: Annotated[int, typer.Option(help="Calls per program.")] = 512,
+    max_template_chars: Annotated[int, typer.Option(help="Characters of templates and inputs per program.")] = 1_000_000,
+    max_fan_out: Annotated[int, typer.Option(help="Calls reading one variable.")] = 256,
+    max_new_tokens: Annotated[int, typer.Option(help="max_new_tokens of one call.")] = 4096,
+    max_programs: Annotated[int, typer.Option(help="Programs running at once per tenant.")] = 64,
+) -> None:
+    """Run the Parrot backend in front of one or more engines."""
+    import uvicorn
+
+    from parrot_backend.api.app import Settings, create_app
+    from parrot_backend.engines.processes import EngineProcess
+    from parrot_backend.program.validate import Limits
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keys: dict[str, str] = {}
+    for item in api_key or []:
+        key, sep, tenant = item.partition("=")
+        if not sep or not key or not tenant:
+            typer.echo(f"Error: --api-key takes KEY=TENANT, got {item!r}", err=True)
+            raise typer.Exit(2)
+        keys[key] = tenant
+    engines = list(engine or [])
+    child = None
+    if embedded:
+        child = EngineProcess(["--model", embedded_model] if embedded_model else [])
+        typer.echo(f"starting an embedded engine on {child.url} ...")
+        engines.append(child.start().url)
+    if not engines:
+        typer.echo("Error: give at least one --engine URL, or --embedded", err=True)
+        raise typer.Exit(2)
+    limits = Limits(max_calls, max_template_chars, max_fan_out, max_new_tokens, max_programs)
+    try:
+        uvicorn.run(create_app(Settings(engines, keys, limits)), host=host, port=port, log_level="warning")
+    finally:
+        if child is not None:
+            child.stop()

@@ -44,3 +44,51 @@ class EngineNotReadyError(ParrotError):
 
 class ModelLoadError(ParrotError):
     """A model could not be found or loaded."""
+
+
+class ProgramError(ParrotError):
+    """A program that cannot run: a cycle, a dangling reference, a limit exceeded (HTTP 422)."""
+
+    status_code = 422
+
+
+class NotFoundError(ParrotError):
+    """No such program, variable or engine for this tenant (HTTP 404)."""
+
+    status_code = 404
+
+
+class AuthenticationError(ParrotError):
+    """A missing or unknown API key (HTTP 401)."""
+
+    status_code = 401
+
+
+class TooManyRequestsError(ParrotError):
+    """A tenant has too much work queued already (HTTP 429)."""
+
+    status_code = 429
+
+
+class EngineError(ParrotError):
+    """An engine failed a call: unreachable, an error status, a broken stream (HTTP 502)."""
+
+    status_code = 502
+
+
+class CallFailedError(ParrotError):
+    """A call of a program failed, or an input it reads did (HTTP 424 when its variable is read)."""
+
+    status_code = 424
+
+
+class ReadTimeoutError(ParrotError):
+    """A read waited longer than the client allowed (HTTP 408)."""
+
+    status_code = 408
+
+
+class BackendUnavailableError(ParrotError):
+    """The Parrot backend cannot be reached (raised by the client)."""
+
+    status_code = 503

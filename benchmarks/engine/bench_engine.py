@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from parrot_backend.engines.embedded import EmbeddedEngine, EngineConfig, LoadedModel, load_model
-from parrot_backend.engines.sglang_api import SamplingParams
+from parrot_backend.program.sampling import SamplingParams
 
 console = Console()
 app = typer.Typer(add_completion=False)

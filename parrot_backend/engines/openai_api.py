@@ -7,12 +7,16 @@ ignored, as OpenAI clients send many; the types of known keys are strict.
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from parrot_backend.engines.sglang_api import SamplingParams
 from parrot_backend.errors import InvalidRequestError
+from parrot_backend.program.sampling import SamplingParams
 
 
 class StreamOptions(BaseModel):
@@ -134,3 +138,92 @@ class ChatCompletionRequest(OpenAIRequest):
             {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
             for m in self.messages
         ]
+
+
+@dataclass(frozen=True)
+class ReplyPiece:
+    """One choice's output so far, whatever engine produced it."""
+
+    text: str
+    finish_reason: str | None = None  # OpenAI's: "stop", "length", "abort"; None while running
+    matched_stop: str | int | None = None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class OpenAIReply:
+    """Builds OpenAI-shaped responses and stream chunks for one request."""
+
+    def __init__(self, id_prefix: str, object_name: str, model: str, request: OpenAIRequest) -> None:
+        self.id = f"{id_prefix}-{uuid.uuid4().hex}"
+        self.object = object_name
+        self.model = request.model or model
+        self.created = int(time.time())
+        self.include_usage = request.include_usage
+
+    def _envelope(self, choices: list[dict[str, Any]], chunk: bool) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": f"{self.object}.chunk" if chunk and self.object == "chat.completion" else self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        }
+
+    @staticmethod
+    def usage(pieces: list[ReplyPiece]) -> dict[str, Any]:
+        prompt = sum(piece.prompt_tokens for piece in pieces)
+        completion = sum(piece.completion_tokens for piece in pieces)
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": sum(piece.cached_tokens for piece in pieces)},
+        }
+
+    def complete(self, finals: list[ReplyPiece], *, chat: bool) -> dict[str, Any]:
+        choices = []
+        for index, piece in enumerate(finals):
+            choice: dict[str, Any] = {
+                "index": index,
+                "logprobs": None,
+                "finish_reason": piece.finish_reason,
+                "matched_stop": piece.matched_stop,
+            }
+            if chat:
+                choice["message"] = {"role": "assistant", "content": piece.text}
+            else:
+                choice["text"] = piece.text
+            choices.append(choice)
+        reply = self._envelope(choices, chunk=False)
+        reply["usage"] = self.usage(finals)
+        return reply
+
+    async def stream(
+        self, pieces: AsyncIterator[tuple[int, ReplyPiece]], *, chat: bool
+    ) -> AsyncIterator[dict[str, Any]]:
+        shown: dict[int, str] = {}
+        finals: dict[int, ReplyPiece] = {}
+        async for index, piece in pieces:
+            if chat and index not in shown:
+                yield self._envelope(
+                    [self._delta(index, {"role": "assistant", "content": ""}, None, chat)], True
+                )
+            delta = piece.text[len(shown.get(index, "")) :]
+            shown[index] = piece.text
+            if delta:
+                yield self._envelope([self._delta(index, {"content": delta}, None, chat)], True)
+            if piece.finish_reason is not None:
+                finals[index] = piece
+                yield self._envelope([self._delta(index, {}, piece.finish_reason, chat)], True)
+        if self.include_usage:
+            chunk = self._envelope([], True)
+            chunk["usage"] = self.usage(list(finals.values()))
+            yield chunk
+
+    @staticmethod
+    def _delta(index: int, delta: dict[str, Any], finish: str | None, chat: bool) -> dict[str, Any]:
+        if chat:
+            return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {"index": index, "text": delta.get("content", ""), "logprobs": None, "finish_reason": finish}

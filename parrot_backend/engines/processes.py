@@ -145,3 +145,19 @@ class RouterProcess(ServerProcess):
             # The router binds its metrics on every interface unless told otherwise.
             "--prometheus-host", "127.0.0.1", "--prometheus-port", str(self.prometheus_port),
         ]  # fmt: skip
+
+
+class BackendProcess(ServerProcess):
+    """``parrot serve`` in front of the given engines."""
+
+    name = "backend"
+
+    def __init__(self, engine_urls: list[str], args: list[str] | None = None, *, startup_timeout: float = 60.0) -> None:
+        super().__init__(startup_timeout=startup_timeout)
+        self.engine_urls = list(engine_urls)
+        self.args = list(args or [])
+
+    def command(self) -> list[str]:
+        engines = [arg for url in self.engine_urls for arg in ("--engine", url)]
+        base = [sys.executable, "-m", "parrot_backend", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        return base + engines + self.args

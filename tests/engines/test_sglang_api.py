@@ -3,7 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from parrot_backend.engines.sglang_api import FinishReason, GenerateRequest, SamplingParams
+from parrot_backend.engines.sglang_api import FinishReason, GenerateRequest
+from parrot_backend.program.sampling import SamplingParams
 
 
 def test_unknown_sampling_key_names_the_allowed_keys() -> None:

@@ -32,7 +32,6 @@ from typing import Any
 
 from parrot_backend.engines.embedded.models import LoadedModel
 from parrot_backend.engines.embedded.stopping import OutputTracker, Snapshot, StopCriteria
-from parrot_backend.engines.sglang_api import SamplingParams
 from parrot_backend.errors import (
     ContextLengthError,
     DuplicateRequestError,
@@ -40,6 +39,7 @@ from parrot_backend.errors import (
     InvalidRequestError,
     RequestsPendingError,
 )
+from parrot_backend.program.sampling import SamplingParams
 
 logger = logging.getLogger(__name__)
 

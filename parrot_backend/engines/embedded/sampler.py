@@ -22,7 +22,7 @@ from transformers.generation.continuous_batching.cb_logits_processors import (
 )
 from transformers.generation.logits_process import LogitsProcessorList
 
-from parrot_backend.engines.sglang_api import SamplingParams
+from parrot_backend.program.sampling import SamplingParams
 
 _MASK32 = 0xFFFFFFFF
 _GREEDY = -1  # noise key of a greedy row

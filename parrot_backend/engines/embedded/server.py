@@ -14,22 +14,26 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from parrot_backend import __version__
 from parrot_backend.engines.embedded.engine import EmbeddedEngine, GenerationEvent
 from parrot_backend.engines.embedded.metrics import render_metrics
-from parrot_backend.engines.openai_api import ChatCompletionRequest, CompletionRequest, OpenAIRequest
+from parrot_backend.engines.openai_api import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    OpenAIReply,
+    ReplyPiece,
+)
 from parrot_backend.engines.sglang_api import GenerateRequest, SamplingParams
-from parrot_backend.errors import EngineNotReadyError, InvalidRequestError, ParrotError
+from parrot_backend.errors import EngineNotReadyError, InvalidRequestError
+from parrot_backend.http_common import install_error_handlers, sse_response
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +86,7 @@ def create_app(load_engine: Callable[[], EmbeddedEngine]) -> FastAPI:
     app = FastAPI(title="Parrot embedded engine", version=__version__, lifespan=lifespan)
     app.state.engines = holder
     app.add_middleware(_AssumeJSONBody)
-    _install_error_handlers(app)
+    install_error_handlers(app, validation_status=400)
 
     @app.get("/health")
     @app.get("/health_generate")
@@ -180,7 +184,7 @@ def create_app(load_engine: Callable[[], EmbeddedEngine]) -> FastAPI:
         jobs = _generate_jobs(engine, body)
         if body.stream:
             events = _merged(engine, jobs)
-            return _sse(_native_chunks(events, jobs, body, batch=body.is_batch))
+            return sse_response(_native_chunks(events, jobs, body, batch=body.is_batch))
         finals = await asyncio.gather(*(_final_event(engine, job) for job in jobs))
         results = [_native_json(event, job, body) for event, job in zip(finals, jobs, strict=True)]
         return results if body.is_batch else results[0]
@@ -194,21 +198,21 @@ def create_app(load_engine: Callable[[], EmbeddedEngine]) -> FastAPI:
             _job(engine, ids, params, body.rid if len(prompts) == 1 else None, body.cache_namespace, i)
             for i, ids in enumerate(prompts)
         ]
-        reply = _OpenAIReply("cmpl", "text_completion", engine.loaded.served_name, body)
+        reply = OpenAIReply("cmpl", "text_completion", engine.loaded.served_name, body)
         if body.stream:
-            return _sse(reply.stream(_merged(engine, jobs), chat=False))
+            return sse_response(reply.stream(_pieces(_merged(engine, jobs)), chat=False))
         finals = await asyncio.gather(*(_final_event(engine, job) for job in jobs))
-        return reply.complete(finals, chat=False)
+        return reply.complete([_piece(event) for event in finals], chat=False)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest) -> Any:
         engine = holder.ready()
         ids = engine.apply_chat_template(body.template_messages())
         job = _job(engine, ids, body.sampling_params(), body.rid, body.cache_namespace, 0)
-        reply = _OpenAIReply("chatcmpl", "chat.completion", engine.loaded.served_name, body)
+        reply = OpenAIReply("chatcmpl", "chat.completion", engine.loaded.served_name, body)
         if body.stream:
-            return _sse(reply.stream(_merged(engine, [job]), chat=True))
-        return reply.complete([await _final_event(engine, job)], chat=True)
+            return sse_response(reply.stream(_pieces(_merged(engine, [job])), chat=True))
+        return reply.complete([_piece(await _final_event(engine, job))], chat=True)
 
     return app
 
@@ -228,47 +232,6 @@ class _AssumeJSONBody:
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
-
-
-def _error_body(message: str, status: int) -> dict[str, Any]:
-    kind = "BadRequestError" if status < 500 else "ServiceUnavailableError"
-    return {"error": {"message": message, "type": kind, "code": status}}
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ParrotError)
-    async def parrot_error(_: Request, error: ParrotError) -> JSONResponse:
-        return JSONResponse(_error_body(error.message, error.status_code), status_code=error.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-        message = describe_validation_errors(error.errors())
-        return JSONResponse(_error_body(message, 400), status_code=400)
-
-
-def describe_validation_errors(errors: Any) -> str:
-    """One readable line per pydantic error: the field, and what to fix.
-
-    A field typed as a union (``sampling_params``: one object or a list) fails once per branch;
-    the "should be a list" line of the branch the client did not mean is dropped.
-    """
-    lines: list[str] = []
-    for item in errors:
-        if item.get("type") == "json_invalid":
-            detail = item.get("ctx", {}).get("error", "")
-            lines.append(f"malformed JSON body: {detail}".strip())
-            continue
-        # Union branches show up in the location as type names ("SamplingParams", "list[int]").
-        parts = [str(p) for p in item.get("loc", ()) if p != "body" and not _is_type_name(p)]
-        location = ".".join(parts) or "body"
-        message = item.get("msg", "invalid value").removeprefix("Value error, ")
-        lines.append(f"{location}: {message}")
-    specific = [line for line in lines if not line.endswith("Input should be a valid list")]
-    return "; ".join(dict.fromkeys(specific or lines)) or "invalid request body"
-
-
-def _is_type_name(part: Any) -> bool:
-    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
@@ -397,18 +360,6 @@ async def _merged(engine: EmbeddedEngine, jobs: list[_Job]) -> AsyncIterator[tup
 # ---------------------------------------------------------------------- responses
 
 
-def _sse(chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
-    async def body() -> AsyncIterator[str]:
-        try:
-            async for chunk in chunks:
-                yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-        except ParrotError as error:
-            yield f"data: {json.dumps(_error_body(error.message, error.status_code))}\n\n"
-        yield "data: [DONE]\n\n"
-
-    return StreamingResponse(body(), media_type="text/event-stream")
-
-
 def _meta(event: GenerationEvent) -> dict[str, Any]:
     finish = event.snapshot.finish_reason
     return {
@@ -451,80 +402,18 @@ async def _native_chunks(
         yield chunk
 
 
-class _OpenAIReply:
-    """Builds OpenAI-shaped responses and stream chunks for one request."""
+def _piece(event: GenerationEvent) -> ReplyPiece:
+    finish = event.snapshot.finish_reason
+    return ReplyPiece(
+        text=event.snapshot.text,
+        finish_reason=finish.openai_reason if finish else None,
+        matched_stop=finish.matched if finish else None,
+        prompt_tokens=event.prompt_tokens,
+        cached_tokens=event.cached_tokens,
+        completion_tokens=len(event.snapshot.output_ids),
+    )
 
-    def __init__(self, id_prefix: str, object_name: str, model: str, request: OpenAIRequest) -> None:
-        self.id = f"{id_prefix}-{uuid.uuid4().hex}"
-        self.object = object_name
-        self.model = request.model or model
-        self.created = int(time.time())
-        self.include_usage = request.include_usage
 
-    def _envelope(self, choices: list[dict[str, Any]], chunk: bool) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": f"{self.object}.chunk" if chunk and self.object == "chat.completion" else self.object,
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        }
-
-    @staticmethod
-    def usage(events: list[GenerationEvent]) -> dict[str, Any]:
-        prompt = sum(event.prompt_tokens for event in events)
-        completion = sum(len(event.snapshot.output_ids) for event in events)
-        return {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": sum(event.cached_tokens for event in events)},
-        }
-
-    def complete(self, finals: list[GenerationEvent], *, chat: bool) -> dict[str, Any]:
-        choices = []
-        for index, event in enumerate(finals):
-            finish = event.snapshot.finish_reason
-            choice: dict[str, Any] = {
-                "index": index,
-                "logprobs": None,
-                "finish_reason": finish.openai_reason if finish else None,
-                "matched_stop": finish.matched if finish else None,
-            }
-            if chat:
-                choice["message"] = {"role": "assistant", "content": event.snapshot.text}
-            else:
-                choice["text"] = event.snapshot.text
-            choices.append(choice)
-        reply = self._envelope(choices, chunk=False)
-        reply["usage"] = self.usage(finals)
-        return reply
-
-    async def stream(
-        self, events: AsyncIterator[tuple[int, GenerationEvent]], *, chat: bool
-    ) -> AsyncIterator[dict[str, Any]]:
-        shown: dict[int, str] = {}
-        finals: dict[int, GenerationEvent] = {}
-        async for index, event in events:
-            if chat and index not in shown:
-                yield self._envelope(
-                    [self._delta(index, {"role": "assistant", "content": ""}, None, chat)], True
-                )
-            delta = event.snapshot.text[len(shown.get(index, "")) :]
-            shown[index] = event.snapshot.text
-            finish = event.snapshot.finish_reason
-            if delta:
-                yield self._envelope([self._delta(index, {"content": delta}, None, chat)], True)
-            if finish is not None:
-                finals[index] = event
-                yield self._envelope([self._delta(index, {}, finish.openai_reason, chat)], True)
-        if self.include_usage:
-            chunk = self._envelope([], True)
-            chunk["usage"] = self.usage(list(finals.values()))
-            yield chunk
-
-    @staticmethod
-    def _delta(index: int, delta: dict[str, Any], finish: str | None, chat: bool) -> dict[str, Any]:
-        if chat:
-            return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {"index": index, "text": delta.get("content", ""), "logprobs": None, "finish_reason": finish}
+async def _pieces(events: AsyncIterator[tuple[int, GenerationEvent]]) -> AsyncIterator[tuple[int, ReplyPiece]]:
+    async for index, event in events:
+        yield index, _piece(event)

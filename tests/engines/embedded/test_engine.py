@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from parrot_backend.engines.sglang_api import SamplingParams  # noqa: E402
 from parrot_backend.errors import ContextLengthError, InvalidRequestError, RequestsPendingError  # noqa: E402
+from parrot_backend.program.sampling import SamplingParams  # noqa: E402
 from tests.conftest import BLOCK_SIZE  # noqa: E402
 
 GREEDY = {"temperature": 0.0, "ignore_eos": True}

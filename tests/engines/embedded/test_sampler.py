@@ -14,7 +14,7 @@ from parrot_backend.engines.embedded.sampler import (  # noqa: E402
     build_processor_list,
     processor_kwargs,
 )
-from parrot_backend.engines.sglang_api import SamplingParams  # noqa: E402
+from parrot_backend.program.sampling import SamplingParams  # noqa: E402
 
 
 def rows(processor, kwargs_per_row: list[dict], position: int = 5) -> torch.Tensor:

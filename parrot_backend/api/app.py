@@ -1,0 +1,221 @@
+"""The backend's HTTP API.
+
+- ``POST /v1/programs`` submits a program; ``GET /v1/programs/{id}`` gives its status and per-call
+  timeline; ``GET /v1/programs/{id}/variables/{name}`` waits for a value (``?stream=true``: SSE of
+  its text as it is produced); ``DELETE /v1/programs/{id}`` cancels it.
+- ``POST /v1/completions`` and ``/v1/chat/completions`` run single calls through the same engines,
+  so any OpenAI client works against Parrot.
+- ``GET/POST /v1/engines``, ``DELETE /v1/engines/{id}`` (drain); ``/health``; ``/metrics``.
+
+Every request carries an API key (``Authorization: Bearer``) naming a tenant, except in the local
+single-user mode (no keys configured). Programs are visible only to their tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict
+
+from parrot_backend import __version__
+from parrot_backend.api.metrics import BackendMetrics
+from parrot_backend.engines.base import EngineRequest
+from parrot_backend.engines.openai_api import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    OpenAIReply,
+    OpenAIRequest,
+    ReplyPiece,
+)
+from parrot_backend.engines.pool import EnginePool
+from parrot_backend.errors import AuthenticationError, InvalidRequestError, ReadTimeoutError
+from parrot_backend.http_common import install_error_handlers, sse_response
+from parrot_backend.program.model import Program
+from parrot_backend.program.validate import Limits
+from parrot_backend.runtime.registry import ProgramRegistry
+
+logger = logging.getLogger(__name__)
+
+LOCAL_TENANT = "local"
+
+
+@dataclass
+class Settings:
+    """How the backend runs: its engines, its tenants, its limits."""
+
+    engines: list[str] = field(default_factory=list)  # URLs, optionally "sglang:" or "openai:" prefixed
+    api_keys: dict[str, str] = field(default_factory=dict)  # key -> tenant; empty: local mode
+    limits: Limits = field(default_factory=Limits)
+    health_interval_s: float = 5.0
+
+
+class EngineSpec(BaseModel):
+    """Body of ``POST /v1/engines``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    kind: Literal["sglang", "openai"] | None = None
+    model: str | None = None
+
+
+def parse_engine_arg(spec: str) -> tuple[str, Literal["sglang", "openai"] | None]:
+    """``sglang:http://...``, ``openai:http://...`` or a bare URL (kind detected)."""
+    for kind in ("sglang", "openai"):
+        if spec.startswith(f"{kind}:") and not spec.startswith(f"{kind}://"):
+            return spec[len(kind) + 1 :], kind  # type: ignore[return-value]
+    return spec, None
+
+
+def tenant_of(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The tenant named by the request's API key (``local`` when the backend has no keys)."""
+    keys: dict[str, str] = request.app.state.settings.api_keys
+    if not keys:
+        return LOCAL_TENANT
+    tenant = keys.get((authorization or "").removeprefix("Bearer ").strip())
+    if tenant is None:
+        raise AuthenticationError("a valid API key is required: send 'Authorization: Bearer <key>'")
+    return tenant
+
+
+Tenant = Annotated[str, Depends(tenant_of)]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The backend app; engines in ``settings`` are registered at start-up."""
+    pool = EnginePool(health_interval=settings.health_interval_s)
+    registry = ProgramRegistry(pool, settings.limits)
+    metrics = BackendMetrics(pool, registry)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for spec in settings.engines:
+            url, kind = parse_engine_arg(spec)
+            await pool.add(url, kind)
+        pool.start_health_checks()
+        yield
+        await registry.cancel_all()
+        await pool.aclose()
+
+    app = FastAPI(title="Parrot backend", version=__version__, lifespan=lifespan)
+    app.state.pool, app.state.registry, app.state.settings = pool, registry, settings
+    install_error_handlers(app, validation_status=422)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        entries = pool.entries()
+        return {"status": "ok", "engines": len(entries), "healthy_engines": sum(e.healthy for e in entries)}
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/v1/programs", status_code=201)
+    async def submit(program: Program, tenant: Tenant) -> dict[str, Any]:
+        """Submit a program; its calls start as soon as their inputs are filled."""
+        run = registry.submit(program, tenant)
+        metrics.programs_submitted.inc()
+        return {
+            "id": run.id,
+            "status": run.state,
+            "variables": {name: f"/v1/programs/{run.id}/variables/{name}" for name in run.variables},
+        }
+
+    @app.get("/v1/programs/{program_id}")
+    async def status(program_id: str, tenant: Tenant) -> dict[str, Any]:
+        return registry.get(program_id, tenant).describe()
+
+    @app.delete("/v1/programs/{program_id}")
+    async def cancel(program_id: str, tenant: Tenant) -> dict[str, Any]:
+        run = registry.get(program_id, tenant)
+        await run.cancel()
+        return {"id": run.id, "status": run.state}
+
+    @app.get("/v1/programs/{program_id}/variables/{name}", response_model=None)
+    async def read_variable(
+        program_id: str,
+        name: str,
+        tenant: Tenant,
+        stream: bool = False,
+        timeout: Annotated[float | None, Query(gt=0, le=3600)] = None,
+    ) -> dict[str, Any] | StreamingResponse:
+        """The variable's value once produced, or (``stream=true``) its text as it is produced."""
+        variable = registry.get(program_id, tenant).variable(name)
+        if stream:
+            return sse_response(_variable_events(variable.stream()))
+        try:
+            value = await asyncio.wait_for(variable.value(), timeout)
+        except TimeoutError:
+            raise ReadTimeoutError(f"variable {name!r} was not ready within {timeout} s; read it again later") from None
+        return {"name": name, "value": value}
+
+    @app.get("/v1/engines")
+    async def list_engines(_: Tenant) -> dict[str, Any]:
+        return {"engines": [entry.describe() for entry in pool.entries()]}
+
+    @app.post("/v1/engines", status_code=201)
+    async def add_engine(spec: EngineSpec, _: Tenant) -> dict[str, Any]:
+        return (await pool.add(spec.url, spec.kind, model=spec.model)).describe()
+
+    @app.delete("/v1/engines/{engine_id}")
+    async def drain_engine(engine_id: str, _: Tenant) -> dict[str, Any]:
+        described = pool.get(engine_id).describe()
+        await pool.drain(engine_id)
+        return {**described, "draining": True, "removed": True}
+
+    @app.post("/v1/completions", response_model=None)
+    async def completions(body: CompletionRequest, tenant: Tenant) -> dict[str, Any] | StreamingResponse:
+        if not isinstance(body.prompt, str):
+            raise InvalidRequestError("the backend's /v1/completions takes one prompt string; submit a program for more")
+        return await _single_call(body, tenant, prompt=body.prompt)
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(body: ChatCompletionRequest, tenant: Tenant) -> dict[str, Any] | StreamingResponse:
+        return await _single_call(body, tenant, messages=body.template_messages())
+
+    async def _single_call(
+        body: OpenAIRequest, tenant: Tenant, *, prompt: str | None = None, messages: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any] | StreamingResponse:
+        sampling = body.sampling_params()
+        if sampling.max_new_tokens > settings.limits.max_new_tokens:
+            sampling = sampling.model_copy(update={"max_new_tokens": settings.limits.max_new_tokens})
+        request = EngineRequest(
+            body.rid or f"call-{id(body):x}", sampling, prompt=prompt, messages=messages, cache_namespace=tenant
+        )
+        chat = messages is not None
+        reply = OpenAIReply("chatcmpl" if chat else "cmpl", "chat.completion" if chat else "text_completion", "parrot", body)
+        pieces = _pieces(pool.run(request))
+        if body.stream:
+            return sse_response(reply.stream(pieces, chat=chat))
+        last = None
+        async for _, piece in pieces:
+            last = piece
+        assert last is not None
+        return reply.complete([last], chat=chat)
+
+    return app
+
+
+async def _pieces(dispatched: AsyncIterator[Any]) -> AsyncIterator[tuple[int, ReplyPiece]]:
+    async for item in dispatched:
+        p = item.progress
+        yield 0, ReplyPiece(
+            text=p.text,
+            finish_reason=p.finish_reason if p.finished else None,
+            prompt_tokens=p.prompt_tokens,
+            cached_tokens=p.cached_tokens,
+            completion_tokens=p.completion_tokens,
+        )
+
+
+async def _variable_events(deltas: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
+    async for delta in deltas:
+        yield {"delta": delta}
+    yield {"done": True}

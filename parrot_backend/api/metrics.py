@@ -1,0 +1,56 @@
+"""Prometheus metrics of the backend, read from the pool and the registry at scrape time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from parrot_backend.engines.pool import EnginePool
+from parrot_backend.runtime.registry import ProgramRegistry
+
+
+class _StateCollector(Collector):
+    def __init__(self, pool: EnginePool, registry: ProgramRegistry) -> None:
+        self._pool, self._registry = pool, registry
+
+    def collect(self) -> Iterator[Metric]:
+        programs = GaugeMetricFamily("parrot_programs", "Programs held, by state.", labels=["state"])
+        for state, count in Counter(run.state for run in self._registry.runs()).items():
+            programs.add_metric([state], count)
+        yield programs
+        calls = GaugeMetricFamily("parrot_calls", "Calls of held programs, by state.", labels=["state"])
+        states = Counter(r.state for run in self._registry.runs() for r in run.records.values())
+        for state, count in states.items():
+            calls.add_metric([state], count)
+        yield calls
+        tokens = CounterMetricFamily("parrot_prompt_tokens", "Prompt tokens of finished calls.", labels=["kind"])
+        records = [r for run in self._registry.runs() for r in run.records.values()]
+        tokens.add_metric(["prompt"], sum(r.prompt_tokens for r in records))
+        tokens.add_metric(["cached"], sum(r.cached_tokens for r in records))
+        yield tokens
+        in_flight = GaugeMetricFamily("parrot_engine_in_flight", "Calls running on each engine.", labels=["engine"])
+        healthy = GaugeMetricFamily("parrot_engine_healthy", "1 if the engine passes its health check.", labels=["engine"])
+        for entry in self._pool.entries():
+            in_flight.add_metric([entry.id], entry.in_flight)
+            healthy.add_metric([entry.id], int(entry.healthy))
+        yield in_flight
+        yield healthy
+
+
+class BackendMetrics:
+    """The backend's metrics registry (one per app, so several apps can share a process)."""
+
+    def __init__(self, pool: EnginePool, registry: ProgramRegistry) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_StateCollector(pool, registry))
+        self.programs_submitted = PromCounter(
+            "parrot_programs_submitted", "Programs accepted.", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,180 @@
+"""The engines the backend sends calls to: registration, health, load, and failover.
+
+A call goes to the engine :func:`~parrot_backend.scheduler.placement.place` picks. If that engine
+fails mid-call (unreachable, 5xx, a broken stream) it is marked unhealthy and the call continues
+on another engine from where it stopped: the new request is the old prompt plus the text already
+generated, so a variable's streamed text never goes backwards. A health loop brings engines back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+from parrot_backend.engines.base import Engine, EngineKind, EngineProgress, EngineRequest
+from parrot_backend.engines.http import RetryableEngineError, detect_kind, make_engine
+from parrot_backend.errors import EngineError, NotFoundError
+from parrot_backend.scheduler.placement import EngineView, place
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineEntry:
+    """An engine and what the pool knows of it."""
+
+    id: str
+    engine: Engine
+    healthy: bool = True
+    draining: bool = False
+    in_flight: int = 0
+    served: int = 0
+    failures: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def view(self) -> EngineView:
+        return EngineView(self.id, self.healthy, self.draining, self.in_flight)
+
+    def describe(self) -> dict[str, object]:
+        """The JSON form listed by ``GET /v1/engines``."""
+        return {
+            "id": self.id,
+            "url": self.engine.url,
+            "kind": self.engine.kind,
+            "healthy": self.healthy,
+            "draining": self.draining,
+            "in_flight": self.in_flight,
+            "served": self.served,
+            "failures": self.failures,
+        }
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """Progress of a call, with the engine serving it and how it was chosen."""
+
+    progress: EngineProgress
+    engine_id: str
+    by_affinity: bool
+
+
+class EnginePool:
+    """Engines by id, with placement, failover and periodic health checks."""
+
+    def __init__(self, *, health_interval: float = 5.0, max_attempts: int = 3) -> None:
+        self._entries: dict[str, EngineEntry] = {}
+        self._homes: dict[str, str] = {}  # affinity key -> engine id
+        self._ids = itertools.count(1)
+        self._health_interval = health_interval
+        self._max_attempts = max_attempts
+        self._health_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ membership
+
+    async def add(
+        self, url: str, kind: EngineKind | None = None, *, model: str | None = None, api_key: str | None = None
+    ) -> EngineEntry:
+        """Register an engine (its kind detected when not given) after checking it answers."""
+        url = url.rstrip("/")
+        if any(entry.engine.url == url and not entry.draining for entry in self._entries.values()):
+            raise EngineError(f"{url} is already registered")
+        kind = kind or await detect_kind(url)
+        engine = make_engine(url, kind, model=model, api_key=api_key)
+        if not await engine.healthy():
+            await engine.aclose()
+            raise EngineError(f"{url} does not answer its health check; is the engine running?")
+        entry = EngineEntry(id=f"engine-{next(self._ids)}", engine=engine)
+        entry.idle.set()
+        self._entries[entry.id] = entry
+        logger.info("engine %s added: %s (%s)", entry.id, url, kind)
+        return entry
+
+    async def drain(self, engine_id: str) -> None:
+        """Stop placing calls on an engine, wait for its calls to end, then forget it."""
+        entry = self.get(engine_id)
+        entry.draining = True
+        await entry.idle.wait()
+        self._entries.pop(engine_id, None)
+        self._homes = {key: home for key, home in self._homes.items() if home != engine_id}
+        await entry.engine.aclose()
+
+    def get(self, engine_id: str) -> EngineEntry:
+        try:
+            return self._entries[engine_id]
+        except KeyError:
+            raise NotFoundError(f"no engine {engine_id!r}; GET /v1/engines lists them") from None
+
+    def entries(self) -> list[EngineEntry]:
+        return list(self._entries.values())
+
+    # ------------------------------------------------------------ health
+
+    def start_health_checks(self) -> None:
+        if self._health_task is None:
+            self._health_task = asyncio.create_task(self._health_loop())
+
+    async def check_health(self) -> None:
+        """Probe every engine once."""
+        entries = list(self._entries.values())
+        results = await asyncio.gather(*(e.engine.healthy() for e in entries))
+        for entry, healthy in zip(entries, results, strict=True):
+            if healthy != entry.healthy:
+                logger.warning("engine %s (%s) is %s", entry.id, entry.engine.url, "back" if healthy else "down")
+            entry.healthy = healthy
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._health_interval)
+            with contextlib.suppress(Exception):
+                await self.check_health()
+
+    async def aclose(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        for entry in self._entries.values():
+            await entry.engine.aclose()
+
+    # ------------------------------------------------------------ calls
+
+    async def run(self, request: EngineRequest, affinity: str | None = None) -> AsyncIterator[Dispatched]:
+        """Run one call, failing over to other engines; the last item is finished."""
+        failed: set[str] = set()
+        partial, partial_tokens = "", 0
+        attempt_request = request
+        for _ in range(self._max_attempts):
+            decision = place([e.view() for e in self._entries.values()], affinity, self._homes, exclude=frozenset(failed))
+            entry = self._entries[decision.engine_id]
+            home = self._entries.get(self._homes.get(affinity, "")) if affinity else None
+            if affinity is not None and (home is None or not home.healthy):
+                self._homes[affinity] = entry.id  # the first engine, or a new one after a failure
+            entry.in_flight += 1
+            entry.idle.clear()
+            text, tokens = partial, partial_tokens
+            try:
+                async for progress in entry.engine.generate(attempt_request):
+                    # A continuation's text follows what the failed engines produced.
+                    text = partial + progress.text
+                    tokens = partial_tokens + progress.completion_tokens
+                    if progress.finished:
+                        entry.served += 1
+                    yield Dispatched(replace(progress, text=text), entry.id, decision.by_affinity)
+                    if progress.finished:
+                        return
+            except RetryableEngineError as error:
+                entry.healthy = False
+                entry.failures += 1
+                failed.add(entry.id)
+                logger.warning("engine %s failed a call (%s); continuing it elsewhere", entry.id, error)
+                partial, partial_tokens = text, tokens
+                attempt_request = request.continued(partial, partial_tokens)
+            finally:
+                entry.in_flight -= 1
+                if entry.in_flight == 0:
+                    entry.idle.set()
+        raise EngineError(f"the call failed on {len(failed)} engine(s); no engine could finish it")

@@ -1,0 +1,1 @@
+"""Execution: programs running as dataflow inside the backend."""

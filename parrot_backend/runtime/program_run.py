@@ -1,0 +1,164 @@
+"""One program running as a dataflow: each call starts the moment its inputs are filled.
+
+Every call is a task that waits for the variables it reads, renders its prompt, runs on the
+engine pool and streams its output into its variable. A failed call fails its variable, and so,
+with the cause, every call that reads it. Cancelling the program cancels its tasks, which closes
+their engine streams (aborting the requests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from parrot_backend.engines.base import EngineRequest
+from parrot_backend.engines.pool import EnginePool
+from parrot_backend.errors import CallFailedError, ParrotError
+from parrot_backend.program.model import Call, Program
+from parrot_backend.program.render import render_messages, render_template, static_prefix
+from parrot_backend.runtime.variables import Variable
+from parrot_backend.scheduler.placement import affinity_key
+
+CallState = Literal["waiting", "queued", "running", "done", "failed", "cancelled"]
+ProgramState = Literal["running", "done", "failed", "cancelled"]
+
+
+@dataclass
+class CallRecord:
+    """A call's timeline: where it ran, when, and what it cost."""
+
+    id: str
+    output: str
+    state: CallState = "waiting"
+    engine: str | None = None
+    placed_by: str | None = None  # "affinity" or "least-loaded"
+    ready_at: float | None = None  # inputs filled, dispatched to the pool
+    started_at: float | None = None  # first output from the engine
+    finished_at: float | None = None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class ProgramRun:
+    """The state of one submitted program."""
+
+    def __init__(self, program: Program, order: list[str], tenant: str, pool: EnginePool) -> None:
+        self.id = f"prog-{uuid.uuid4().hex}"
+        self.tenant = tenant
+        self.program = program
+        self.created_at = time.time()
+        self.finished_at: float | None = None
+        self._pool = pool
+        self._cancelled = False
+        self.variables = {name: Variable(name, value) for name, value in program.inputs.items()}
+        self.variables.update({call.output: Variable(call.output) for call in program.calls})
+        calls = {call.id: call for call in program.calls}
+        self._calls = [calls[call_id] for call_id in order]
+        self.records = {call.id: CallRecord(call.id, call.output) for call in self._calls}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Start every call's task; each waits for its own inputs."""
+        self._tasks = [asyncio.create_task(self._run_call(call), name=f"{self.id}:{call.id}") for call in self._calls]
+        asyncio.create_task(self._watch())
+
+    @property
+    def state(self) -> ProgramState:
+        if self._cancelled:
+            return "cancelled"
+        records = self.records.values()
+        if any(r.state in ("waiting", "queued", "running") for r in records):
+            return "running"
+        return "failed" if any(r.state == "failed" for r in records) else "done"
+
+    async def cancel(self) -> None:
+        """Abort every unfinished call."""
+        if self.state != "running":
+            return
+        self._cancelled = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def wait(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def variable(self, name: str) -> Variable:
+        from parrot_backend.errors import NotFoundError
+
+        try:
+            return self.variables[name]
+        except KeyError:
+            raise NotFoundError(f"program {self.id} has no variable {name!r}") from None
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON of ``GET /v1/programs/{id}``."""
+        return {
+            "id": self.id,
+            "status": self.state,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "calls": [record.to_json() for record in self.records.values()],
+            "variables": {
+                name: {"state": var.state, **({"error": var.error} if var.error else {})}
+                for name, var in self.variables.items()
+            },
+        }
+
+    async def _watch(self) -> None:
+        await self.wait()
+        self.finished_at = time.time()
+
+    async def _run_call(self, call: Call) -> None:
+        record = self.records[call.id]
+        output = self.variables[call.output]
+        try:
+            values = {name: await self.variables[name].value() for name in call.reads()}
+        except CallFailedError as error:
+            record.state, record.error = "failed", f"an input failed: {error.message}"
+            output.fail(record.error)
+            return
+        except asyncio.CancelledError:
+            record.state = "cancelled"
+            output.fail("the program was cancelled")
+            raise
+        record.state, record.ready_at = "queued", time.time()
+        request = self._request(call, values)
+        affinity = affinity_key(self.tenant, static_prefix(call)) if not call.is_chat else None
+        try:
+            async for dispatched in self._pool.run(request, affinity):
+                progress = dispatched.progress
+                if record.started_at is None:
+                    record.state, record.started_at = "running", time.time()
+                record.engine = dispatched.engine_id
+                record.placed_by = "affinity" if dispatched.by_affinity else "least-loaded"
+                if progress.finished:
+                    record.prompt_tokens = progress.prompt_tokens
+                    record.cached_tokens = progress.cached_tokens
+                    record.completion_tokens = progress.completion_tokens
+                    record.state, record.finished_at = "done", time.time()
+                    output.finish(progress.text)
+                else:
+                    output.update(progress.text)
+        except asyncio.CancelledError:
+            record.state, record.finished_at = "cancelled", time.time()
+            output.fail("the program was cancelled")
+            raise
+        except ParrotError as error:
+            record.state, record.error, record.finished_at = "failed", error.message, time.time()
+            output.fail(f"call {call.id!r} failed: {error.message}")
+
+    def _request(self, call: Call, values: dict[str, str]) -> EngineRequest:
+        rid = f"{self.id}-{call.id}"
+        # The tenant names the cache namespace: no prefix is shared across tenants.
+        if call.is_chat:
+            return EngineRequest(rid, call.sampling, messages=render_messages(call, values), cache_namespace=self.tenant)
+        return EngineRequest(rid, call.sampling, prompt=render_template(call.template or [], values), cache_namespace=self.tenant)

@@ -1,0 +1,1 @@
+"""Scheduling policies: pure functions from the state of calls and engines to decisions."""

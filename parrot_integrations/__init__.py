@@ -1,0 +1,1 @@
+"""Parrot's client side: the backend client and the LangChain / LlamaIndex integrations."""

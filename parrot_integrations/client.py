@@ -1,0 +1,322 @@
+"""Python clients of the Parrot backend, and a builder to write programs by hand.
+
+    from parrot_integrations.client import ParrotClient, ProgramBuilder
+
+    p = ProgramBuilder()
+    doc = p.input("doc", open("speech.txt").read())
+    summary = p.call("Summarize in one sentence:\\n{doc}\\nSummary:", max_new_tokens=64)
+    title = p.call("Give a title to this summary: {summary}\\nTitle:", max_new_tokens=12)
+    p.get(title)
+
+    with ParrotClient("http://127.0.0.1:8000") as client:
+        run = client.submit(p.build())
+        print(run.get(title))
+
+:class:`ParrotClient` and :class:`AsyncParrotClient` share :class:`_BaseClient` (everything that
+is not I/O). Errors are the backend's own classes (:mod:`parrot_backend.errors`), carrying the
+server's message; a backend that cannot be reached raises :class:`BackendUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import string
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from parrot_backend.errors import (
+    AuthenticationError,
+    BackendUnavailableError,
+    CallFailedError,
+    EngineError,
+    EngineNotReadyError,
+    InvalidRequestError,
+    NotFoundError,
+    ParrotError,
+    ProgramError,
+    ReadTimeoutError,
+    TooManyRequestsError,
+)
+from parrot_backend.program.model import Call, Message, Objective, Output, Program, Ref, Segment, Text
+from parrot_backend.program.sampling import SamplingParams
+
+_ERRORS_BY_STATUS: dict[int, type[ParrotError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    404: NotFoundError,
+    408: ReadTimeoutError,
+    422: ProgramError,
+    424: CallFailedError,
+    429: TooManyRequestsError,
+    502: EngineError,
+    503: EngineNotReadyError,
+}
+
+
+@dataclass(frozen=True)
+class Var:
+    """A handle on a variable of a program being built."""
+
+    name: str
+
+
+def parse_template(template: str, known: set[str]) -> list[Segment]:
+    """``"Summarize {doc}"`` as segments; ``{{`` and ``}}`` are literal braces.
+
+    Every ``{name}`` must name a variable already declared in the builder.
+    """
+    segments: list[Segment] = []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        if literal:
+            segments.append(Text(text=literal))
+        if name is None:
+            continue
+        if spec or conversion or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", name):
+            raise ProgramError(f"template placeholder {{{name}}} must be a plain variable name")
+        if name not in known:
+            raise ProgramError(f"template references {name!r}, which is not declared yet (declare inputs first)")
+        segments.append(Ref(var=name))
+    return segments
+
+
+@dataclass
+class ProgramBuilder:
+    """Build a :class:`Program` from inputs, calls written as text templates, and reads."""
+
+    inputs: dict[str, str] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
+
+    def _known(self) -> set[str]:
+        return {*self.inputs, *(call.output for call in self.calls)}
+
+    def input(self, name: str, value: str) -> Var:
+        """Declare an input variable with its value."""
+        if name in self._known():
+            raise ProgramError(f"variable {name!r} is already declared")
+        self.inputs[name] = value
+        return Var(name)
+
+    def call(self, template: str, *, output: str | None = None, id: str | None = None, **sampling: Any) -> Var:
+        """Add a completion call; ``sampling`` takes SGLang's names (``max_new_tokens``, ...)."""
+        name = output or f"out_{len(self.calls)}"
+        call = Call(
+            id=id or f"call_{len(self.calls)}",
+            template=parse_template(template, self._known()),
+            output=name,
+            sampling=SamplingParams(**sampling),
+        )
+        self.calls.append(call)
+        return Var(name)
+
+    def chat(
+        self, messages: list[tuple[str, str]], *, output: str | None = None, id: str | None = None, **sampling: Any
+    ) -> Var:
+        """Add a chat call from ``(role, template)`` pairs."""
+        name = output or f"out_{len(self.calls)}"
+        known = self._known()
+        call = Call(
+            id=id or f"call_{len(self.calls)}",
+            messages=[Message(role=role, content=parse_template(text, known)) for role, text in messages],  # type: ignore[arg-type]
+            output=name,
+            sampling=SamplingParams(**sampling),
+        )
+        self.calls.append(call)
+        return Var(name)
+
+    def get(self, var: Var, objective: Objective = "latency") -> Var:
+        """Declare that the client will read ``var`` (``latency``: interactive, ``throughput``: batch)."""
+        self.outputs.append(Output(name=var.name, objective=objective))
+        return var
+
+    def build(self) -> Program:
+        return Program(inputs=dict(self.inputs), calls=list(self.calls), outputs=list(self.outputs))
+
+
+class _BaseClient:
+    """Everything the sync and async clients share: URLs, headers, error mapping, parsing."""
+
+    def __init__(self, base_url: str | None, api_key: str | None, timeout: float) -> None:
+        self.base_url = (base_url or os.environ.get("PARROT_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+        key = api_key or os.environ.get("PARROT_API_KEY")
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.timeout = timeout
+
+    @staticmethod
+    def _program_json(program: Program | ProgramBuilder) -> dict[str, Any]:
+        built = program.build() if isinstance(program, ProgramBuilder) else program
+        return built.model_dump(mode="json", exclude_defaults=True)
+
+    @staticmethod
+    def _raise_for(response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text or response.reason_phrase
+        cls = _ERRORS_BY_STATUS.get(response.status_code, ParrotError)
+        raise cls(message)
+
+    @staticmethod
+    def _variable_path(program_id: str, name: str) -> str:
+        return f"/v1/programs/{program_id}/variables/{name}"
+
+    @staticmethod
+    def _delta(line: str) -> str | None:
+        """The text of one SSE line of a variable stream (``None`` for other lines)."""
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            return None
+        event = json.loads(line.removeprefix("data: "))
+        if "error" in event:
+            error = event["error"]
+            raise _ERRORS_BY_STATUS.get(error.get("code", 500), ParrotError)(error.get("message", str(error)))
+        return event.get("delta")
+
+
+class ParrotClient(_BaseClient):
+    """Synchronous client of the Parrot backend."""
+
+    def __init__(self, base_url: str | None = None, *, api_key: str | None = None, timeout: float = 600.0) -> None:
+        super().__init__(base_url, api_key, timeout)
+        self._http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout)
+
+    def __enter__(self) -> ParrotClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise BackendUnavailableError(f"cannot reach the Parrot backend at {self.base_url}: {error!r}") from error
+        self._raise_for(response)
+        return response.json()
+
+    def submit(self, program: Program | ProgramBuilder) -> ProgramRunHandle:
+        """Submit a program; returns at once with a handle on the running program."""
+        reply = self._send("POST", "/v1/programs", json=self._program_json(program))
+        return ProgramRunHandle(self, reply["id"])
+
+    def get(self, program_id: str, name: str, timeout: float | None = None) -> str:
+        """Wait for a variable's value."""
+        params = {"timeout": timeout} if timeout else None
+        return self._send("GET", self._variable_path(program_id, name), params=params)["value"]
+
+    def stream(self, program_id: str, name: str) -> Iterator[str]:
+        """A variable's text as it is produced."""
+        try:
+            with self._http.stream("GET", self._variable_path(program_id, name), params={"stream": "true"}) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise_for(response)
+                for line in response.iter_lines():
+                    delta = self._delta(line)
+                    if delta:
+                        yield delta
+        except httpx.TransportError as error:
+            raise BackendUnavailableError(f"lost the Parrot backend at {self.base_url}: {error!r}") from error
+
+    def status(self, program_id: str) -> dict[str, Any]:
+        """Status and per-call timeline."""
+        return self._send("GET", f"/v1/programs/{program_id}")
+
+    def cancel(self, program_id: str) -> dict[str, Any]:
+        return self._send("DELETE", f"/v1/programs/{program_id}")
+
+    def run(self, program: Program | ProgramBuilder) -> dict[str, str]:
+        """Submit and wait for every declared output (every call output if none is declared)."""
+        built = program.build() if isinstance(program, ProgramBuilder) else program
+        handle = self.submit(built)
+        names = [o.name for o in built.outputs] or [c.output for c in built.calls]
+        return {name: handle.get(name) for name in names}
+
+
+@dataclass(frozen=True)
+class ProgramRunHandle:
+    """A submitted program, read through the client that submitted it."""
+
+    client: ParrotClient
+    id: str
+
+    def get(self, var: Var | str, timeout: float | None = None) -> str:
+        return self.client.get(self.id, var.name if isinstance(var, Var) else var, timeout)
+
+    def stream(self, var: Var | str) -> Iterator[str]:
+        return self.client.stream(self.id, var.name if isinstance(var, Var) else var)
+
+    def status(self) -> dict[str, Any]:
+        return self.client.status(self.id)
+
+    def cancel(self) -> dict[str, Any]:
+        return self.client.cancel(self.id)
+
+
+class AsyncParrotClient(_BaseClient):
+    """Asynchronous client of the Parrot backend (same methods as :class:`ParrotClient`)."""
+
+    def __init__(self, base_url: str | None = None, *, api_key: str | None = None, timeout: float = 600.0) -> None:
+        super().__init__(base_url, api_key, timeout)
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=timeout)
+
+    async def __aenter__(self) -> AsyncParrotClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise BackendUnavailableError(f"cannot reach the Parrot backend at {self.base_url}: {error!r}") from error
+        self._raise_for(response)
+        return response.json()
+
+    async def submit(self, program: Program | ProgramBuilder) -> str:
+        """Submit a program; returns its id."""
+        return (await self._send("POST", "/v1/programs", json=self._program_json(program)))["id"]
+
+    async def get(self, program_id: str, name: str, timeout: float | None = None) -> str:
+        params = {"timeout": timeout} if timeout else None
+        return (await self._send("GET", self._variable_path(program_id, name), params=params))["value"]
+
+    async def stream(self, program_id: str, name: str) -> AsyncIterator[str]:
+        try:
+            async with self._http.stream(
+                "GET", self._variable_path(program_id, name), params={"stream": "true"}
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    self._raise_for(response)
+                async for line in response.aiter_lines():
+                    delta = self._delta(line)
+                    if delta:
+                        yield delta
+        except httpx.TransportError as error:
+            raise BackendUnavailableError(f"lost the Parrot backend at {self.base_url}: {error!r}") from error
+
+    async def status(self, program_id: str) -> dict[str, Any]:
+        return await self._send("GET", f"/v1/programs/{program_id}")
+
+    async def cancel(self, program_id: str) -> dict[str, Any]:
+        return await self._send("DELETE", f"/v1/programs/{program_id}")
+
+    async def run(self, program: Program | ProgramBuilder) -> dict[str, str]:
+        built = program.build() if isinstance(program, ProgramBuilder) else program
+        program_id = await self.submit(built)
+        names = [o.name for o in built.outputs] or [c.output for c in built.calls]
+        return {name: await self.get(program_id, name) for name in names}
