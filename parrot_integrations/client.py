@@ -115,7 +115,12 @@ class ProgramBuilder:
         return Var(name)
 
     def chat(
-        self, messages: list[tuple[str, str]], *, output: str | None = None, id: str | None = None, **sampling: Any
+        self,
+        messages: list[tuple[str, str]],
+        *,
+        output: str | None = None,
+        id: str | None = None,
+        **sampling: Any,
     ) -> Var:
         """Add a chat call from ``(role, template)`` pairs."""
         name = output or f"out_{len(self.calls)}"

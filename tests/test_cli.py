@@ -5,9 +5,7 @@ import sys
 
 
 def parrot(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "parrot_backend", *args], capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, "-m", "parrot_backend", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_help_lists_the_engine_command() -> None:

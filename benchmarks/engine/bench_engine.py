@@ -119,16 +119,12 @@ async def time_to_first_token(engine: EmbeddedEngine, length: int, repeats: int 
     ]
 
 
-async def fan_out(
-    engine: EmbeddedEngine, requests: int, shared: int, own: int, new: int, warm: bool
-) -> float:
+async def fan_out(engine: EmbeddedEngine, requests: int, shared: int, own: int, new: int, warm: bool) -> float:
     """Wall time of ``requests`` prompts sharing a ``shared``-token prefix, all sent at once."""
     await engine.flush_cache()
     rng = random.Random(7)
     prefix = [rng.randrange(10, engine.vocab_size - 1) for _ in range(shared)]
-    prompts = [
-        prefix + [rng.randrange(10, engine.vocab_size - 1) for _ in range(own)] for _ in range(requests)
-    ]
+    prompts = [prefix + [rng.randrange(10, engine.vocab_size - 1) for _ in range(own)] for _ in range(requests)]
     params = SamplingParams(max_new_tokens=new, temperature=0, ignore_eos=True)
     start = time.perf_counter()
     if warm:
@@ -183,17 +179,11 @@ def table(title: str, results: list[Result]) -> Table:
 
 @app.command()
 def main(
-    profile: Annotated[
-        str, typer.Option(help="cpu: SmolLM2 on CPU; gpu: random ~1.1B Llama on CUDA.")
-    ] = "cpu",
-    model: Annotated[
-        str | None, typer.Option(help="CPU profile: a model folder or GGUF (default SmolLM2).")
-    ] = None,
+    profile: Annotated[str, typer.Option(help="cpu: SmolLM2 on CPU; gpu: random ~1.1B Llama on CUDA.")] = "cpu",
+    model: Annotated[str | None, typer.Option(help="CPU profile: a model folder or GGUF (default SmolLM2).")] = None,
     dtype: Annotated[str, typer.Option(help="Model dtype.")] = "auto",
     block_size: Annotated[int, typer.Option(help="KV block size (tokens).")] = 0,
-    variants: Annotated[
-        str, typer.Option(help="GPU: comma list of eager,graph,compile to compare.")
-    ] = "eager,graph",
+    variants: Annotated[str, typer.Option(help="GPU: comma list of eager,graph,compile to compare.")] = "eager,graph",
     fan_out_requests: Annotated[int, typer.Option(help="GPU: requests in the shared-prefix test.")] = 64,
     device: Annotated[str, typer.Option(help="GPU profile: device (cpu only to check the script).")] = "cuda",
     layers: Annotated[int, typer.Option(help="GPU profile: layers of the random Llama.")] = 22,
@@ -227,9 +217,7 @@ def main(
         ]
         engine.shutdown()
         runs[variant] = results
-        console.print(
-            table(f"{loaded.served_name} · {variant} · block {block} · {loaded.model.dtype}", results)
-        )
+        console.print(table(f"{loaded.served_name} · {variant} · block {block} · {loaded.model.dtype}", results))
     if gpu:
         runs["fan-out"] = asyncio.run(sharing(loaded, config, fan_out_requests))
         console.print(table(f"shared-prefix fan-out · {names[-1]} · block {block}", runs["fan-out"]))

@@ -173,7 +173,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/v1/completions", response_model=None)
     async def completions(body: CompletionRequest, tenant: Tenant) -> dict[str, Any] | StreamingResponse:
         if not isinstance(body.prompt, str):
-            raise InvalidRequestError("the backend's /v1/completions takes one prompt string; submit a program for more")
+            raise InvalidRequestError(
+                "the backend's /v1/completions takes one prompt string; submit a program for more"
+            )
         return await _single_call(body, tenant, prompt=body.prompt)
 
     @app.post("/v1/chat/completions", response_model=None)
@@ -181,16 +183,26 @@ def create_app(settings: Settings) -> FastAPI:
         return await _single_call(body, tenant, messages=body.template_messages())
 
     async def _single_call(
-        body: OpenAIRequest, tenant: Tenant, *, prompt: str | None = None, messages: list[dict[str, Any]] | None = None
+        body: OpenAIRequest,
+        tenant: Tenant,
+        *,
+        prompt: str | None = None,
+        messages: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any] | StreamingResponse:
         sampling = body.sampling_params()
         if sampling.max_new_tokens > settings.limits.max_new_tokens:
             sampling = sampling.model_copy(update={"max_new_tokens": settings.limits.max_new_tokens})
         request = EngineRequest(
-            body.rid or f"call-{id(body):x}", sampling, prompt=prompt, messages=messages, cache_namespace=tenant
+            body.rid or f"call-{id(body):x}",
+            sampling,
+            prompt=prompt,
+            messages=messages,
+            cache_namespace=tenant,
         )
         chat = messages is not None
-        reply = OpenAIReply("chatcmpl" if chat else "cmpl", "chat.completion" if chat else "text_completion", "parrot", body)
+        reply = OpenAIReply(
+            "chatcmpl" if chat else "cmpl", "chat.completion" if chat else "text_completion", "parrot", body
+        )
         pieces = _pieces(pool.run(request))
         if body.stream:
             return sse_response(reply.stream(pieces, chat=chat))
@@ -206,12 +218,15 @@ def create_app(settings: Settings) -> FastAPI:
 async def _pieces(dispatched: AsyncIterator[Any]) -> AsyncIterator[tuple[int, ReplyPiece]]:
     async for item in dispatched:
         p = item.progress
-        yield 0, ReplyPiece(
-            text=p.text,
-            finish_reason=p.finish_reason if p.finished else None,
-            prompt_tokens=p.prompt_tokens,
-            cached_tokens=p.cached_tokens,
-            completion_tokens=p.completion_tokens,
+        yield (
+            0,
+            ReplyPiece(
+                text=p.text,
+                finish_reason=p.finish_reason if p.finished else None,
+                prompt_tokens=p.prompt_tokens,
+                cached_tokens=p.cached_tokens,
+                completion_tokens=p.completion_tokens,
+            ),
         )
 
 

@@ -34,7 +34,9 @@ class _StateCollector(Collector):
         tokens.add_metric(["cached"], sum(r.cached_tokens for r in records))
         yield tokens
         in_flight = GaugeMetricFamily("parrot_engine_in_flight", "Calls running on each engine.", labels=["engine"])
-        healthy = GaugeMetricFamily("parrot_engine_healthy", "1 if the engine passes its health check.", labels=["engine"])
+        healthy = GaugeMetricFamily(
+            "parrot_engine_healthy", "1 if the engine passes its health check.", labels=["engine"]
+        )
         for entry in self._pool.entries():
             in_flight.add_metric([entry.id], entry.in_flight)
             healthy.add_metric([entry.id], int(entry.healthy))
@@ -48,9 +50,7 @@ class BackendMetrics:
     def __init__(self, pool: EnginePool, registry: ProgramRegistry) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_StateCollector(pool, registry))
-        self.programs_submitted = PromCounter(
-            "parrot_programs_submitted", "Programs accepted.", registry=self.registry
-        )
+        self.programs_submitted = PromCounter("parrot_programs_submitted", "Programs accepted.", registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -134,10 +134,7 @@ class ChatCompletionRequest(OpenAIRequest):
 
     def template_messages(self) -> list[dict[str, Any]]:
         """Messages as chat templates expect them (``developer`` is a system message)."""
-        return [
-            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-            for m in self.messages
-        ]
+        return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in self.messages]
 
 
 @dataclass(frozen=True)
@@ -207,9 +204,7 @@ class OpenAIReply:
         finals: dict[int, ReplyPiece] = {}
         async for index, piece in pieces:
             if chat and index not in shown:
-                yield self._envelope(
-                    [self._delta(index, {"role": "assistant", "content": ""}, None, chat)], True
-                )
+                yield self._envelope([self._delta(index, {"role": "assistant", "content": ""}, None, chat)], True)
             delta = piece.text[len(shown.get(index, "")) :]
             shown[index] = piece.text
             if delta:

@@ -76,7 +76,12 @@ class EnginePool:
     # ------------------------------------------------------------ membership
 
     async def add(
-        self, url: str, kind: EngineKind | None = None, *, model: str | None = None, api_key: str | None = None
+        self,
+        url: str,
+        kind: EngineKind | None = None,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
     ) -> EngineEntry:
         """Register an engine (its kind detected when not given) after checking it answers."""
         url = url.rstrip("/")
@@ -148,7 +153,9 @@ class EnginePool:
         partial, partial_tokens = "", 0
         attempt_request = request
         for _ in range(self._max_attempts):
-            decision = place([e.view() for e in self._entries.values()], affinity, self._homes, exclude=frozenset(failed))
+            decision = place(
+                [e.view() for e in self._entries.values()], affinity, self._homes, exclude=frozenset(failed)
+            )
             entry = self._entries[decision.engine_id]
             home = self._entries.get(self._homes.get(affinity, "")) if affinity else None
             if affinity is not None and (home is None or not home.healthy):

@@ -61,18 +61,14 @@ class ServerProcess:
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(
-                    f"the {self.name} exited with {self._process.returncode}:\n{self.tail_log()}"
-                )
+                raise RuntimeError(f"the {self.name} exited with {self._process.returncode}:\n{self.tail_log()}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.25)
-        raise TimeoutError(
-            f"the {self.name} did not become healthy in {self._timeout:.0f} s:\n{self.tail_log()}"
-        )
+        raise TimeoutError(f"the {self.name} did not become healthy in {self._timeout:.0f} s:\n{self.tail_log()}")
 
     def tail_log(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -128,9 +124,7 @@ class RouterProcess(ServerProcess):
 
     name = "router"
 
-    def __init__(
-        self, worker_urls: list[str], policy: str = "cache_aware", *, startup_timeout: float = 120.0
-    ) -> None:
+    def __init__(self, worker_urls: list[str], policy: str = "cache_aware", *, startup_timeout: float = 120.0) -> None:
         super().__init__(startup_timeout=startup_timeout)
         self.worker_urls = list(worker_urls)
         self.policy = policy
@@ -159,5 +153,14 @@ class BackendProcess(ServerProcess):
 
     def command(self) -> list[str]:
         engines = [arg for url in self.engine_urls for arg in ("--engine", url)]
-        base = [sys.executable, "-m", "parrot_backend", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        base = [
+            sys.executable,
+            "-m",
+            "parrot_backend",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         return base + engines + self.args

@@ -160,5 +160,12 @@ class ProgramRun:
         rid = f"{self.id}-{call.id}"
         # The tenant names the cache namespace: no prefix is shared across tenants.
         if call.is_chat:
-            return EngineRequest(rid, call.sampling, messages=render_messages(call, values), cache_namespace=self.tenant)
-        return EngineRequest(rid, call.sampling, prompt=render_template(call.template or [], values), cache_namespace=self.tenant)
+            return EngineRequest(
+                rid, call.sampling, messages=render_messages(call, values), cache_namespace=self.tenant
+            )
+        return EngineRequest(
+            rid,
+            call.sampling,
+            prompt=render_template(call.template or [], values),
+            cache_namespace=self.tenant,
+        )

@@ -8,7 +8,12 @@ import pytest
 
 def call(call_id, output, *refs, text="x", **sampling):
     template = [{"text": text}, *({"var": r} for r in refs)]
-    return {"id": call_id, "template": template, "output": output, "sampling": {"max_new_tokens": 2, **sampling}}
+    return {
+        "id": call_id,
+        "template": template,
+        "output": output,
+        "sampling": {"max_new_tokens": 2, **sampling},
+    }
 
 
 CASES = [

@@ -53,7 +53,12 @@ def test_a_program_survives_an_engine_stopping_mid_run(tiny_model_dir) -> None:
 
 def test_sglang_router_works_as_one_engine(tiny_model_dir) -> None:
     first, second = EngineProcess(engine_args(tiny_model_dir)), EngineProcess(engine_args(tiny_model_dir))
-    with first, second, RouterProcess([first.url, second.url]) as router, BackendProcess([router.url]) as backend:
+    with (
+        first,
+        second,
+        RouterProcess([first.url, second.url]) as router,
+        BackendProcess([router.url]) as backend,
+    ):
         engines = httpx.get(f"{backend.url}/v1/engines").json()["engines"]
         assert [(e["url"], e["kind"]) for e in engines] == [(router.url, "sglang")]
         with ParrotClient(backend.url) as client:

@@ -220,13 +220,9 @@ class EmbeddedEngine:
                 f"the model {self.loaded.served_name} has no chat template; use /v1/completions or /generate"
             )
         try:
-            rendered = self.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
+            rendered = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         except Exception as error:  # jinja2 errors raised by the template itself
-            raise InvalidRequestError(
-                f"the model's chat template rejected these messages: {error}"
-            ) from error
+            raise InvalidRequestError(f"the model's chat template rejected these messages: {error}") from error
         return list(self.tokenizer(rendered, add_special_tokens=False)["input_ids"])
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
@@ -341,8 +337,7 @@ class EmbeddedEngine:
         bad = [token for token in prompt if not 0 <= token < self.vocab_size]
         if bad:
             raise InvalidRequestError(
-                f"input_ids hold {len(bad)} id(s) outside the vocabulary [0, {self.vocab_size}), "
-                f"e.g. {bad[0]}"
+                f"input_ids hold {len(bad)} id(s) outside the vocabulary [0, {self.vocab_size}), e.g. {bad[0]}"
             )
         limit = self.max_request_tokens
         # One token of room is kept for the extra step the loop runs (see the module docstring).
@@ -357,9 +352,7 @@ class EmbeddedEngine:
         stop_ids = frozenset(params.stop_token_ids or ())
         return stop_ids if params.ignore_eos else stop_ids | self.eos_token_ids
 
-    def _submit(
-        self, live: _LiveRequest, prompt: list[int], params: SamplingParams, criteria: StopCriteria
-    ) -> None:
+    def _submit(self, live: _LiveRequest, prompt: list[int], params: SamplingParams, criteria: StopCriteria) -> None:
         from parrot_backend.engines.embedded.sampler import processor_kwargs
 
         with self._lock:

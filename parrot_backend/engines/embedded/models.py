@@ -129,9 +129,7 @@ def has_sliding_window(config: Any) -> bool:
     layer_types = getattr(text_config, "layer_types", None) or []
     if any("sliding" in str(kind) for kind in layer_types):
         return True
-    return bool(getattr(text_config, "sliding_window", None)) and getattr(
-        text_config, "use_sliding_window", True
-    )
+    return bool(getattr(text_config, "sliding_window", None)) and getattr(text_config, "use_sliding_window", True)
 
 
 def load_model(

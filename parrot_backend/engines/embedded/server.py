@@ -414,6 +414,8 @@ def _piece(event: GenerationEvent) -> ReplyPiece:
     )
 
 
-async def _pieces(events: AsyncIterator[tuple[int, GenerationEvent]]) -> AsyncIterator[tuple[int, ReplyPiece]]:
+async def _pieces(
+    events: AsyncIterator[tuple[int, GenerationEvent]],
+) -> AsyncIterator[tuple[int, ReplyPiece]]:
     async for index, event in events:
         yield index, _piece(event)

@@ -112,9 +112,7 @@ async def test_cache_namespace_neither_reads_nor_publishes(engine) -> None:
 
     async def run(namespace):
         last = None
-        async for event in engine.generate(
-            ids, SamplingParams(max_new_tokens=2, **GREEDY), cache_namespace=namespace
-        ):
+        async for event in engine.generate(ids, SamplingParams(max_new_tokens=2, **GREEDY), cache_namespace=namespace):
             last = event
         return last
 
@@ -171,9 +169,7 @@ async def test_abort_ends_a_running_request(engine) -> None:
     events = []
 
     async def consume():
-        async for event in engine.generate(
-            prompt(30, 10), SamplingParams(max_new_tokens=1500, **GREEDY), rid="long"
-        ):
+        async for event in engine.generate(prompt(30, 10), SamplingParams(max_new_tokens=1500, **GREEDY), rid="long"):
             events.append(event)
 
     task = asyncio.create_task(consume())
@@ -249,9 +245,7 @@ async def test_a_running_rid_cannot_be_reused(engine) -> None:
     started = asyncio.Event()
 
     async def consume():
-        async for _ in engine.generate(
-            prompt(41, 10), SamplingParams(max_new_tokens=800, **GREEDY), rid="busy"
-        ):
+        async for _ in engine.generate(prompt(41, 10), SamplingParams(max_new_tokens=800, **GREEDY), rid="busy"):
             started.set()
 
     task = asyncio.create_task(consume())

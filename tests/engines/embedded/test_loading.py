@@ -16,9 +16,7 @@ def test_health_is_503_until_the_model_is_loaded(tiny_model_dir) -> None:
 
     def slow_load() -> EmbeddedEngine:
         release.wait(timeout=60)
-        engine = EmbeddedEngine(
-            load_model(str(tiny_model_dir), show_progress=False), EngineConfig(BLOCK_SIZE, 64)
-        )
+        engine = EmbeddedEngine(load_model(str(tiny_model_dir), show_progress=False), EngineConfig(BLOCK_SIZE, 64))
         engine.start()
         return engine
 

@@ -71,17 +71,13 @@ def test_generate_shape(client) -> None:
 def test_text_and_ids_give_the_same_tokens(client) -> None:
     by_text = generate(client, text="Shared prompt prefixes", return_prompt_token_ids=True,
                        sampling_params={"max_new_tokens": 6, **GREEDY})  # fmt: skip
-    by_ids = generate(
-        client, input_ids=by_text["prompt_token_ids"], sampling_params={"max_new_tokens": 6, **GREEDY}
-    )
+    by_ids = generate(client, input_ids=by_text["prompt_token_ids"], sampling_params={"max_new_tokens": 6, **GREEDY})
     assert by_ids["output_ids"] == by_text["output_ids"]
 
 
 def test_batch_returns_results_in_order(client) -> None:
     prompts = [ids(i, 8 + 5 * i) for i in range(5)]
-    singles = [
-        generate(client, input_ids=p, sampling_params={"max_new_tokens": 6, **GREEDY}) for p in prompts
-    ]
+    singles = [generate(client, input_ids=p, sampling_params={"max_new_tokens": 6, **GREEDY}) for p in prompts]
     batch = generate(client, input_ids=prompts, sampling_params={"max_new_tokens": 6, **GREEDY})
     assert isinstance(batch, list) and len(batch) == 5
     assert [r["output_ids"] for r in batch] == [r["output_ids"] for r in singles]
@@ -109,9 +105,7 @@ def test_stream_is_cumulative_and_ends_with_done(client) -> None:
 
 async def test_sixteen_concurrent_requests_are_all_correct(engine_server, client) -> None:
     prompts = [ids(200 + i, 6 + 3 * i) for i in range(16)]
-    expected = [
-        generate(client, input_ids=p, sampling_params={"max_new_tokens": 10, **GREEDY}) for p in prompts
-    ]
+    expected = [generate(client, input_ids=p, sampling_params={"max_new_tokens": 10, **GREEDY}) for p in prompts]
     params = {"max_new_tokens": 10, **GREEDY}
     async with httpx.AsyncClient(base_url=engine_server.url, timeout=60) as aclient:
         responses = await asyncio.gather(
@@ -207,9 +201,7 @@ def test_bad_input_gets_a_400_that_says_what_to_fix(client, body, words) -> None
 
 
 def test_malformed_json_and_bad_abort(client) -> None:
-    response = client.post(
-        "/generate", content=b'{"text": "hi", ', headers={"content-type": "application/json"}
-    )
+    response = client.post("/generate", content=b'{"text": "hi", ', headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert "malformed JSON" in response.json()["error"]["message"]
     assert client.post("/abort_request", content=b"[1]").status_code == 400
@@ -220,9 +212,7 @@ def test_malformed_json_and_bad_abort(client) -> None:
 
 
 def test_openai_completions(client) -> None:
-    reply = client.post(
-        "/v1/completions", json={"prompt": "The quick brown", "max_tokens": 4, "temperature": 0}
-    )
+    reply = client.post("/v1/completions", json={"prompt": "The quick brown", "max_tokens": 4, "temperature": 0})
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["object"] == "text_completion"
@@ -248,9 +238,7 @@ def test_openai_chat_completions(client) -> None:
     assert again["choices"][0]["message"] == reply["choices"][0]["message"]
     assert again["usage"]["prompt_tokens_details"]["cached_tokens"] > 0
     # sglang-router sends max_completion_tokens instead of max_tokens.
-    routed = client.post(
-        "/v1/chat/completions", json={**body, "max_tokens": None, "max_completion_tokens": 3}
-    )
+    routed = client.post("/v1/chat/completions", json={**body, "max_tokens": None, "max_completion_tokens": 3})
     assert routed.json()["usage"]["completion_tokens"] == 3
     assert client.post("/v1/chat/completions", json={"messages": []}).status_code == 400
 
