@@ -48,6 +48,12 @@ def test_a_program_survives_an_engine_stopping_mid_run(tiny_model_dir) -> None:
         assert all(values.values()) and all(v["state"] == "done" for v in status["variables"].values())
         engines = {e["url"]: e for e in httpx.get(f"{backend.url}/v1/engines").json()["engines"]}
         assert engines[victim["url"]]["failures"] >= 1 and not engines[victim["url"]]["healthy"]
+        # Drain the dead engine out of the pool; the survivor keeps serving.
+        drained = httpx.delete(f"{backend.url}/v1/engines/{engines[victim['url']]['id']}", timeout=30)
+        assert drained.status_code == 200 and drained.json()["removed"]
+        assert [e["url"] for e in httpx.get(f"{backend.url}/v1/engines").json()["engines"]] != [victim["url"]]
+        assert len(httpx.get(f"{backend.url}/v1/engines").json()["engines"]) == 1
+        assert client.run(chain(1, 3))["s0"]
         client.close()
 
 
