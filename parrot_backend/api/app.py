@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -106,6 +107,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Parrot backend", version=__version__, lifespan=lifespan)
     app.state.pool, app.state.registry, app.state.settings = pool, registry, settings
+
+    def cache_namespace(tenant: str) -> str | None:
+        # Tenants never share a cached prefix. A single-user backend needs no namespace, and
+        # engines that isolate namespaced requests (the embedded one) then keep caching.
+        return tenant if settings.api_keys else None
+
     install_error_handlers(app, validation_status=422)
 
     @app.get("/health")
@@ -120,7 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/v1/programs", status_code=201)
     async def submit(program: Program, tenant: Tenant) -> dict[str, Any]:
         """Submit a program; its calls start as soon as their inputs are filled."""
-        run = registry.submit(program, tenant)
+        run = registry.submit(program, tenant, cache_namespace(tenant))
         metrics.programs_submitted.inc()
         return {
             "id": run.id,
@@ -193,11 +200,11 @@ def create_app(settings: Settings) -> FastAPI:
         if sampling.max_new_tokens > settings.limits.max_new_tokens:
             sampling = sampling.model_copy(update={"max_new_tokens": settings.limits.max_new_tokens})
         request = EngineRequest(
-            body.rid or f"call-{id(body):x}",
+            body.rid or f"call-{uuid.uuid4().hex}",
             sampling,
             prompt=prompt,
             messages=messages,
-            cache_namespace=tenant,
+            cache_namespace=cache_namespace(tenant),
         )
         chat = messages is not None
         reply = OpenAIReply(

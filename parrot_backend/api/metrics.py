@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import Counter as PromCounter
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from parrot_backend.engines.pool import EnginePool
@@ -28,7 +28,9 @@ class _StateCollector(Collector):
         for state, count in states.items():
             calls.add_metric([state], count)
         yield calls
-        tokens = CounterMetricFamily("parrot_prompt_tokens", "Prompt tokens of finished calls.", labels=["kind"])
+        tokens = GaugeMetricFamily(
+            "parrot_held_prompt_tokens", "Prompt tokens of the finished calls of held programs.", labels=["kind"]
+        )
         records = [r for run in self._registry.runs() for r in run.records.values()]
         tokens.add_metric(["prompt"], sum(r.prompt_tokens for r in records))
         tokens.add_metric(["cached"], sum(r.cached_tokens for r in records))

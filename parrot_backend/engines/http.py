@@ -123,6 +123,8 @@ class OpenAIEngine:
                     usage = event.get("usage") or usage
         except httpx.HTTPError as error:
             raise RetryableEngineError(f"{self.url} failed: {error!r}") from error
+        if finish == "abort":
+            raise RetryableEngineError(f"{self.url}{path} aborted the request")
         details = usage.get("prompt_tokens_details") or {}
         yield EngineProgress(
             text,
@@ -168,6 +170,8 @@ class SGLangEngine(OpenAIEngine):
         if last is None or last.get("meta_info", {}).get("finish_reason") is None:
             raise RetryableEngineError(f"{self.url}/generate ended its stream before the request finished")
         meta = last["meta_info"]
+        if meta["finish_reason"].get("type") == "abort":  # the engine gave up (shutting down, ...)
+            raise RetryableEngineError(f"{self.url} aborted the request: {meta['finish_reason'].get('message')}")
         yield EngineProgress(
             last.get("text", ""),
             finished=True,
@@ -194,6 +198,17 @@ async def detect_kind(url: str, timeout: float = 5.0) -> EngineKind:
             if response.status_code == 200 and "model_path" in response.text:
                 return "sglang"
     return "openai"
+
+
+async def served_model(url: str, api_key: str | None = None, timeout: float = 5.0) -> str | None:
+    """The first model an OpenAI-compatible server lists (vLLM refuses requests for other names)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout, headers=headers) as client:
+            models = (await client.get("/v1/models")).json().get("data") or []
+    except (httpx.HTTPError, ValueError):
+        return None
+    return models[0].get("id") if models and isinstance(models[0], dict) else None
 
 
 def make_engine(url: str, kind: EngineKind, *, model: str | None = None, api_key: str | None = None) -> OpenAIEngine:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 from parrot_backend.engines.base import Engine, EngineKind, EngineProgress, EngineRequest
-from parrot_backend.engines.http import RetryableEngineError, detect_kind, make_engine
+from parrot_backend.engines.http import RetryableEngineError, detect_kind, make_engine, served_model
 from parrot_backend.errors import EngineError, NotFoundError
 from parrot_backend.scheduler.placement import EngineView, place
 
@@ -88,6 +88,7 @@ class EnginePool:
         if any(entry.engine.url == url and not entry.draining for entry in self._entries.values()):
             raise EngineError(f"{url} is already registered")
         kind = kind or await detect_kind(url)
+        model = model or await served_model(url, api_key)
         engine = make_engine(url, kind, model=model, api_key=api_key)
         if not await engine.healthy():
             await engine.aclose()

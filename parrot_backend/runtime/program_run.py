@@ -50,14 +50,18 @@ class CallRecord:
 class ProgramRun:
     """The state of one submitted program."""
 
-    def __init__(self, program: Program, order: list[str], tenant: str, pool: EnginePool) -> None:
+    def __init__(
+        self, program: Program, order: list[str], tenant: str, pool: EnginePool, cache_namespace: str | None = None
+    ) -> None:
         self.id = f"prog-{uuid.uuid4().hex}"
         self.tenant = tenant
         self.program = program
         self.created_at = time.time()
         self.finished_at: float | None = None
         self._pool = pool
+        self._cache_namespace = cache_namespace
         self._cancelled = False
+        self._watcher: asyncio.Task[None] | None = None
         self.variables = {name: Variable(name, value) for name, value in program.inputs.items()}
         self.variables.update({call.output: Variable(call.output) for call in program.calls})
         calls = {call.id: call for call in program.calls}
@@ -68,7 +72,7 @@ class ProgramRun:
     def start(self) -> None:
         """Start every call's task; each waits for its own inputs."""
         self._tasks = [asyncio.create_task(self._run_call(call), name=f"{self.id}:{call.id}") for call in self._calls]
-        asyncio.create_task(self._watch())
+        self._watcher = asyncio.create_task(self._watch())
 
     @property
     def state(self) -> ProgramState:
@@ -157,15 +161,8 @@ class ProgramRun:
             output.fail(f"call {call.id!r} failed: {error.message}")
 
     def _request(self, call: Call, values: dict[str, str]) -> EngineRequest:
-        rid = f"{self.id}-{call.id}"
-        # The tenant names the cache namespace: no prefix is shared across tenants.
+        rid, namespace = f"{self.id}-{call.id}", self._cache_namespace
         if call.is_chat:
-            return EngineRequest(
-                rid, call.sampling, messages=render_messages(call, values), cache_namespace=self.tenant
-            )
-        return EngineRequest(
-            rid,
-            call.sampling,
-            prompt=render_template(call.template or [], values),
-            cache_namespace=self.tenant,
-        )
+            return EngineRequest(rid, call.sampling, messages=render_messages(call, values), cache_namespace=namespace)
+        prompt = render_template(call.template or [], values)
+        return EngineRequest(rid, call.sampling, prompt=prompt, cache_namespace=namespace)

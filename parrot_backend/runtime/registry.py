@@ -21,8 +21,12 @@ class ProgramRegistry:
         self._keep_finished_s = keep_finished_s
         self._runs: OrderedDict[str, ProgramRun] = OrderedDict()
 
-    def submit(self, program: Program, tenant: str) -> ProgramRun:
-        """Validate and start a program (:class:`ProgramError` or 429 if it cannot run)."""
+    def submit(self, program: Program, tenant: str, cache_namespace: str | None = None) -> ProgramRun:
+        """Validate and start a program (:class:`ProgramError` or 429 if it cannot run).
+
+        ``cache_namespace`` keeps the program's prompts in a prefix cache of their own on the
+        engines (the tenant, when the backend has several).
+        """
         order = validate_program(program, self.limits)
         self._forget_old()
         running = sum(1 for run in self._runs.values() if run.tenant == tenant and run.state == "running")
@@ -31,7 +35,7 @@ class ProgramRegistry:
                 f"{running} programs of yours are running; the limit is {self.limits.max_programs_per_tenant}. "
                 "Wait for some to finish or cancel them."
             )
-        run = ProgramRun(program, order, tenant, self._pool)
+        run = ProgramRun(program, order, tenant, self._pool, cache_namespace)
         self._runs[run.id] = run
         run.start()
         return run

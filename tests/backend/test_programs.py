@@ -133,3 +133,17 @@ def test_timeline_times_are_ordered(client) -> None:
     record = run.status()["calls"][0]
     assert record["ready_at"] <= record["started_at"] <= record["finished_at"] <= time.time()
     assert record["prompt_tokens"] > 0
+
+
+def test_calls_sharing_a_prefix_hit_the_engine_cache(client) -> None:
+    shared = "You are the archivist of a parrot sanctuary and you answer in one short line. " * 3
+    p = ProgramBuilder()
+    p.input("doc", shared)
+    first = p.call("{doc} Question one:", output="one", max_new_tokens=2, **GREEDY)
+    p.call("{doc} Question two: {one}", output="two", max_new_tokens=2, **GREEDY)
+    run = client.submit(p)
+    run.get("two")
+    records = {r["id"]: r for r in run.status()["calls"]}
+    assert first.name == "one"
+    # The second call's prompt starts with the first one's: the engine serves it from its cache.
+    assert records["call_1"]["cached_tokens"] >= 16
