@@ -99,6 +99,9 @@ def serve(
         list[str] | None,
         typer.Option(help="KEY=TENANT (repeatable). Without any, the backend is single-user."),
     ] = None,
+    admin_key: Annotated[
+        list[str] | None, typer.Option(help="A key that may add and drain engines (repeatable).")
+    ] = None,
     max_calls: Annotated[int, typer.Option(help="Calls per program.")] = 512,
     max_template_chars: Annotated[
         int, typer.Option(help="Characters of templates and inputs per program.")
@@ -133,7 +136,8 @@ def serve(
         raise typer.Exit(2)
     limits = Limits(max_calls, max_template_chars, max_fan_out, max_new_tokens, max_programs)
     try:
-        uvicorn.run(create_app(Settings(engines, keys, limits)), host=host, port=port, log_level="warning")
+        settings = Settings(engines, keys, set(admin_key or []), limits)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:
         if child is not None:
             child.stop()

@@ -92,3 +92,9 @@ class BackendUnavailableError(ParrotError):
     """The Parrot backend cannot be reached (raised by the client)."""
 
     status_code = 503
+
+
+class ForbiddenError(ParrotError):
+    """The API key is valid but may not do this, e.g. manage engines without an admin key (HTTP 403)."""
+
+    status_code = 403

@@ -35,6 +35,7 @@ from parrot_backend.errors import (
     CallFailedError,
     EngineError,
     EngineNotReadyError,
+    ForbiddenError,
     InvalidRequestError,
     NotFoundError,
     ParrotError,
@@ -48,6 +49,7 @@ from parrot_backend.program.sampling import SamplingParams
 _ERRORS_BY_STATUS: dict[int, type[ParrotError]] = {
     400: InvalidRequestError,
     401: AuthenticationError,
+    403: ForbiddenError,
     404: NotFoundError,
     408: ReadTimeoutError,
     422: ProgramError,

@@ -36,7 +36,7 @@ from parrot_backend.engines.openai_api import (
     ReplyPiece,
 )
 from parrot_backend.engines.pool import EnginePool
-from parrot_backend.errors import AuthenticationError, InvalidRequestError, ReadTimeoutError
+from parrot_backend.errors import AuthenticationError, ForbiddenError, InvalidRequestError, ReadTimeoutError
 from parrot_backend.http_common import install_error_handlers, sse_response
 from parrot_backend.program.model import Program
 from parrot_backend.program.validate import Limits
@@ -53,6 +53,7 @@ class Settings:
 
     engines: list[str] = field(default_factory=list)  # URLs, optionally "sglang:" or "openai:" prefixed
     api_keys: dict[str, str] = field(default_factory=dict)  # key -> tenant; empty: local mode
+    admin_keys: set[str] = field(default_factory=set)  # keys that may manage engines
     limits: Limits = field(default_factory=Limits)
     health_interval_s: float = 5.0
 
@@ -87,6 +88,22 @@ def tenant_of(request: Request, authorization: Annotated[str | None, Header()] =
 
 
 Tenant = Annotated[str, Depends(tenant_of)]
+
+
+def admin_of(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Engines are shared by every tenant: only admin keys (or the local mode) manage them."""
+    settings: Settings = request.app.state.settings
+    if not settings.api_keys and not settings.admin_keys:
+        return
+    key = (authorization or "").removeprefix("Bearer ").strip()
+    if key in settings.admin_keys:
+        return
+    if key in settings.api_keys:
+        raise ForbiddenError("managing engines needs an admin key (parrot serve --admin-key)")
+    raise AuthenticationError("a valid API key is required: send 'Authorization: Bearer <key>'")
+
+
+Admin = Annotated[None, Depends(admin_of)]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -164,15 +181,15 @@ def create_app(settings: Settings) -> FastAPI:
         return {"name": name, "value": value}
 
     @app.get("/v1/engines")
-    async def list_engines(_: Tenant) -> dict[str, Any]:
+    async def list_engines(_: Admin) -> dict[str, Any]:
         return {"engines": [entry.describe() for entry in pool.entries()]}
 
     @app.post("/v1/engines", status_code=201)
-    async def add_engine(spec: EngineSpec, _: Tenant) -> dict[str, Any]:
+    async def add_engine(spec: EngineSpec, _: Admin) -> dict[str, Any]:
         return (await pool.add(spec.url, spec.kind, model=spec.model)).describe()
 
     @app.delete("/v1/engines/{engine_id}")
-    async def drain_engine(engine_id: str, _: Tenant) -> dict[str, Any]:
+    async def drain_engine(engine_id: str, _: Admin) -> dict[str, Any]:
         described = pool.get(engine_id).describe()
         await pool.drain(engine_id)
         return {**described, "draining": True, "removed": True}

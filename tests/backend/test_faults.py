@@ -79,7 +79,7 @@ def test_sglang_router_works_as_one_engine(tiny_model_dir) -> None:
 
 
 def test_tenants_need_keys_and_cannot_see_each_other(engine_server) -> None:
-    keys = ["--api-key", "key-a=alice", "--api-key", "key-b=bob"]
+    keys = ["--api-key", "key-a=alice", "--api-key", "key-b=bob", "--admin-key", "root"]
     with BackendProcess([engine_server.url], keys) as backend:
         with pytest.raises(AuthenticationError, match="API key"):
             ParrotClient(backend.url).submit(chain(1, 2))
@@ -90,3 +90,14 @@ def test_tenants_need_keys_and_cannot_see_each_other(engine_server) -> None:
             bob.status(run.id)
         with pytest.raises(NotFoundError):
             bob.get(run.id, "s0")
+        # Engines are shared: tenants may not list, add or drain them; an admin key may.
+        engines = f"{backend.url}/v1/engines"
+        assert httpx.get(engines, headers={"Authorization": "Bearer key-a"}).status_code == 403
+        assert (
+            httpx.post(
+                engines, json={"url": "http://127.0.0.1:9"}, headers={"Authorization": "Bearer key-b"}
+            ).status_code
+            == 403
+        )
+        assert httpx.get(engines).status_code == 401
+        assert httpx.get(engines, headers={"Authorization": "Bearer root"}).json()["engines"][0]["healthy"]
