@@ -18,10 +18,20 @@ def render_messages(call: Call, values: Mapping[str, str]) -> list[dict[str, str
 
 
 def static_prefix(call: Call) -> str:
-    """The literal text a call's prompt starts with, before its first variable (completion form)."""
-    prefix = []
-    for segment in call.template or ():
-        if isinstance(segment, Ref):
-            break
-        prefix.append(segment.text)
+    """The literal text a call's prompt starts with, before its first variable.
+
+    For a chat call, the roles and literal contents of its messages up to the first variable
+    (the rendered chat template starts the same way for calls that share them).
+    """
+    prefix: list[str] = []
+    pieces = (
+        [(None, call.template)] if call.template is not None else [(m.role, m.content) for m in call.messages or ()]
+    )
+    for role, template in pieces:
+        if role is not None:
+            prefix.append(f"<{role}>")
+        for segment in template or ():
+            if isinstance(segment, Ref):
+                return "".join(prefix)
+            prefix.append(segment.text)
     return "".join(prefix)

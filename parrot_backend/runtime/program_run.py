@@ -136,7 +136,7 @@ class ProgramRun:
             raise
         record.state, record.ready_at = "queued", time.time()
         request = self._request(call, values)
-        affinity = affinity_key(self.tenant, static_prefix(call)) if not call.is_chat else None
+        affinity = affinity_key(self.tenant, static_prefix(call))
         try:
             async for dispatched in self._pool.run(request, affinity):
                 progress = dispatched.progress
