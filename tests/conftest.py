@@ -56,3 +56,13 @@ def engine_server(tiny_model_dir: Path) -> Iterator[object]:
 
     with EngineProcess(engine_args(tiny_model_dir)) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def backend(engine_server) -> Iterator[object]:
+    """``parrot serve`` in front of the tiny-model engine server, with small limits."""
+    from parrot_backend.engines.processes import BackendProcess
+
+    limits = ["--max-calls", "40", "--max-template-chars", "20000", "--max-fan-out", "16", "--max-new-tokens", "512"]
+    with BackendProcess([engine_server.url], limits) as server:
+        yield server
