@@ -12,21 +12,17 @@ tokens served from the engine's prefix cache (``usage_metadata["input_token_deta
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.utils import from_env, secret_from_env
-from pydantic import ConfigDict, Field, SecretStr, model_validator
 
-from parrot_backend.errors import BackendUnavailableError, InvalidRequestError, ParrotError
-from parrot_integrations.client import _ERRORS_BY_STATUS
+from parrot_backend.errors import InvalidRequestError
+from parrot_integrations.langchain._base import ParrotSettings, _apost, _events, _post, _raise_for, backend_errors
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "user": "user", "assistant": "assistant"}
 
@@ -55,52 +51,16 @@ def usage_metadata(usage: dict[str, Any]) -> UsageMetadata:
     )
 
 
-class ChatParrot(BaseChatModel):
+class ChatParrot(ParrotSettings, BaseChatModel):
     """Chat model backed by a Parrot backend (``parrot serve``)."""
-
-    model_name: str = Field(default="parrot", alias="model")
-    base_url: str = Field(default_factory=from_env("PARROT_BASE_URL", default="http://127.0.0.1:8000"))
-    api_key: SecretStr | None = Field(default_factory=secret_from_env("PARROT_API_KEY", default=None))
-    temperature: float | None = None
-    max_tokens: int | None = None
-    stop: list[str] | None = Field(default=None, alias="stop_sequences")
-    timeout: float | None = 600.0
-    max_retries: int = 2
-    streaming: bool = False
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _collect_extra(cls, values: Any) -> Any:
-        # Unknown keyword arguments become request parameters, as in langchain-openai.
-        if not isinstance(values, dict):
-            return values
-        known = {name for name, info in cls.model_fields.items()} | {
-            info.alias for info in cls.model_fields.values() if info.alias
-        }
-        extra = {key: values.pop(key) for key in list(values) if key not in known}
-        if extra:
-            values["model_kwargs"] = {**values.get("model_kwargs", {}), **extra}
-        return values
 
     @property
     def _llm_type(self) -> str:
         return "parrot-chat"
 
     @property
-    def lc_secrets(self) -> dict[str, str]:
-        return {"api_key": "PARROT_API_KEY"}
-
-    @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name, **self._default_params}
-
-    @property
-    def _default_params(self) -> dict[str, Any]:
-        params = {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.model_kwargs}
-        return {key: value for key, value in params.items() if value is not None}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
@@ -133,27 +93,6 @@ class ChatParrot(BaseChatModel):
         if stream:
             payload["stream_options"] = {"include_usage": True}
         return payload
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"} if self.api_key else {}
-
-    def _transport_kwargs(self) -> dict[str, Any]:
-        return {
-            "base_url": self.base_url.rstrip("/"),
-            "headers": self._headers(),
-            "timeout": self.timeout,
-            "transport_retries": self.max_retries,
-        }
-
-    def _client(self) -> httpx.Client:
-        kw = self._transport_kwargs()
-        transport = httpx.HTTPTransport(retries=kw.pop("transport_retries"))
-        return httpx.Client(transport=transport, **kw)
-
-    def _aclient(self) -> httpx.AsyncClient:
-        kw = self._transport_kwargs()
-        transport = httpx.AsyncHTTPTransport(retries=kw.pop("transport_retries"))
-        return httpx.AsyncClient(transport=transport, **kw)
 
     def _result(self, body: dict[str, Any]) -> ChatResult:
         choice = body["choices"][0]
@@ -197,20 +136,18 @@ class ChatParrot(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         payload = self._payload(messages, stop, True, **kwargs)
-        with self._client() as client:
-            try:
-                with client.stream("POST", "/v1/chat/completions", json=payload) as response:
-                    _raise_for(response, response.read() if response.status_code >= 400 else b"")
-                    for event in _events(response.iter_lines()):
-                        chunk = self._chunk(event, payload["model"])
-                        if chunk is not None:
-                            if run_manager:
-                                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                            yield chunk
-            except httpx.TransportError as error:
-                raise BackendUnavailableError(
-                    f"cannot reach the Parrot backend at {self.base_url}: {error!r}"
-                ) from error
+        with (
+            backend_errors(self.base_url),
+            self._client() as client,
+            client.stream("POST", "/v1/chat/completions", json=payload) as response,
+        ):
+            _raise_for(response, response.read() if response.status_code >= 400 else b"")
+            for event in _events(response.iter_lines()):
+                chunk = self._chunk(event, payload["model"])
+                if chunk is not None:
+                    if run_manager:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
 
     async def _astream(
         self,
@@ -220,21 +157,19 @@ class ChatParrot(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         payload = self._payload(messages, stop, True, **kwargs)
-        async with self._aclient() as client:
-            try:
-                async with client.stream("POST", "/v1/chat/completions", json=payload) as response:
-                    _raise_for(response, await response.aread() if response.status_code >= 400 else b"")
-                    async for line in response.aiter_lines():
-                        for event in _events([line]):
-                            chunk = self._chunk(event, payload["model"])
-                            if chunk is not None:
-                                if run_manager:
-                                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                                yield chunk
-            except httpx.TransportError as error:
-                raise BackendUnavailableError(
-                    f"cannot reach the Parrot backend at {self.base_url}: {error!r}"
-                ) from error
+        with backend_errors(self.base_url):
+            async with (
+                self._aclient() as client,
+                client.stream("POST", "/v1/chat/completions", json=payload) as response,
+            ):
+                _raise_for(response, await response.aread() if response.status_code >= 400 else b"")
+                async for line in response.aiter_lines():
+                    for event in _events([line]):
+                        chunk = self._chunk(event, payload["model"])
+                        if chunk is not None:
+                            if run_manager:
+                                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                            yield chunk
 
     def _chunk(self, event: dict[str, Any], model: str) -> ChatGenerationChunk | None:
         if event.get("usage"):
@@ -252,42 +187,3 @@ class ChatParrot(BaseChatModel):
                 metadata = {"finish_reason": finish} if finish else {}
                 return ChatGenerationChunk(message=AIMessageChunk(content=delta, response_metadata=metadata))
         return None
-
-
-def _events(lines: Any) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        if not line.startswith("data: ") or line == "data: [DONE]":
-            continue
-        event = json.loads(line.removeprefix("data: "))
-        if "error" in event:
-            error = event["error"]
-            raise _ERRORS_BY_STATUS.get(error.get("code", 500), ParrotError)(error.get("message", str(error)))
-        yield event
-
-
-def _raise_for(response: httpx.Response, body: bytes) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        message = json.loads(body)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = body.decode(errors="replace") or response.reason_phrase
-    raise _ERRORS_BY_STATUS.get(response.status_code, ParrotError)(message)
-
-
-def _post(client: httpx.Client, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
-        response = client.post(path, json=payload)
-    except httpx.TransportError as error:
-        raise BackendUnavailableError(f"cannot reach the Parrot backend at {client.base_url}: {error!r}") from error
-    _raise_for(response, response.content)
-    return response.json()
-
-
-async def _apost(client: httpx.AsyncClient, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
-        response = await client.post(path, json=payload)
-    except httpx.TransportError as error:
-        raise BackendUnavailableError(f"cannot reach the Parrot backend at {client.base_url}: {error!r}") from error
-    _raise_for(response, response.content)
-    return response.json()

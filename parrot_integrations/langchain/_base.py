@@ -1,0 +1,129 @@
+"""What ChatParrot and ParrotLLM share: langchain-openai-style settings and the HTTP plumbing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from langchain_core.utils import from_env, secret_from_env
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from parrot_backend.errors import BackendUnavailableError, ParrotError
+from parrot_integrations.client import _ERRORS_BY_STATUS
+
+
+class ParrotSettings(BaseModel):
+    """Connection and sampling settings, named as langchain-openai names them.
+
+    ``base_url`` and ``api_key`` default to ``$PARROT_BASE_URL`` and ``$PARROT_API_KEY``; keyword
+    arguments the class does not know are collected into ``model_kwargs`` and sent with each call
+    (for example ``ignore_eos=True`` or ``top_k=20``, under SGLang's names).
+    """
+
+    model_name: str = Field(default="parrot", alias="model")
+    base_url: str = Field(default_factory=from_env("PARROT_BASE_URL", default="http://127.0.0.1:8000"))
+    api_key: SecretStr | None = Field(default_factory=secret_from_env("PARROT_API_KEY", default=None))
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    timeout: float | None = 600.0
+    max_retries: int = 2
+    streaming: bool = False
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_extra(cls, values: Any) -> Any:
+        # Unknown keyword arguments become request parameters, as in langchain-openai.
+        if not isinstance(values, dict):
+            return values
+        known = {name for name, info in cls.model_fields.items()} | {
+            info.alias for info in cls.model_fields.values() if info.alias
+        }
+        extra = {key: values.pop(key) for key in list(values) if key not in known}
+        if extra:
+            values["model_kwargs"] = {**values.get("model_kwargs", {}), **extra}
+        return values
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "PARROT_API_KEY"}
+
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        params = {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.model_kwargs}
+        return {key: value for key, value in params.items() if value is not None}
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"} if self.api_key else {}
+
+    def _transport_kwargs(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url.rstrip("/"),
+            "headers": self._headers(),
+            "timeout": self.timeout,
+            "transport_retries": self.max_retries,
+        }
+
+    def _client(self) -> httpx.Client:
+        kw = self._transport_kwargs()
+        transport = httpx.HTTPTransport(retries=kw.pop("transport_retries"))
+        return httpx.Client(transport=transport, **kw)
+
+    def _aclient(self) -> httpx.AsyncClient:
+        kw = self._transport_kwargs()
+        transport = httpx.AsyncHTTPTransport(retries=kw.pop("transport_retries"))
+        return httpx.AsyncClient(transport=transport, **kw)
+
+
+def _events(lines: Any) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        event = json.loads(line.removeprefix("data: "))
+        if "error" in event:
+            error = event["error"]
+            raise _ERRORS_BY_STATUS.get(error.get("code", 500), ParrotError)(error.get("message", str(error)))
+        yield event
+
+
+def _raise_for(response: httpx.Response, body: bytes) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        message = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body.decode(errors="replace") or response.reason_phrase
+    raise _ERRORS_BY_STATUS.get(response.status_code, ParrotError)(message)
+
+
+def _post(client: httpx.Client, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        response = client.post(path, json=payload)
+    except httpx.TransportError as error:
+        raise BackendUnavailableError(f"cannot reach the Parrot backend at {client.base_url}: {error!r}") from error
+    _raise_for(response, response.content)
+    return response.json()
+
+
+async def _apost(client: httpx.AsyncClient, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        response = await client.post(path, json=payload)
+    except httpx.TransportError as error:
+        raise BackendUnavailableError(f"cannot reach the Parrot backend at {client.base_url}: {error!r}") from error
+    _raise_for(response, response.content)
+    return response.json()
+
+
+@contextmanager
+def backend_errors(base_url: str) -> Iterator[None]:
+    """Turn transport failures into :class:`BackendUnavailableError` naming the backend."""
+    try:
+        yield
+    except httpx.TransportError as error:
+        raise BackendUnavailableError(f"cannot reach the Parrot backend at {base_url}: {error!r}") from error

@@ -1,0 +1,166 @@
+"""``ParrotLLM``: a LangChain completion model served by the Parrot backend.
+
+``invoke`` is one call; ``batch`` / ``abatch`` (and chains that batch, such as the map step of
+``load_summarize_chain``) submit all their prompts as **one program** of independent calls, which
+the backend runs together as a task group instead of receiving N separate requests.
+
+    from parrot_integrations.langchain import ParrotLLM
+
+    llm = ParrotLLM(base_url="http://127.0.0.1:8000", max_tokens=64, temperature=0)
+    llm.batch(["Summarize: ...", "Summarize: ..."])   # one submission
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseLLM
+from langchain_core.outputs import Generation, GenerationChunk, LLMResult
+from pydantic import ValidationError
+
+from parrot_backend.errors import InvalidRequestError
+from parrot_backend.program.model import Call, Output, Program, Ref
+from parrot_backend.program.sampling import SamplingParams
+from parrot_integrations.client import AsyncParrotClient, ParrotClient
+from parrot_integrations.langchain._base import ParrotSettings, _events, _raise_for, backend_errors
+
+
+class ParrotLLM(ParrotSettings, BaseLLM):
+    """Completion model backed by a Parrot backend (``parrot serve``)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "parrot"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, **self._default_params}
+
+    def _sampling(self, stop: list[str] | None, kwargs: dict[str, Any]) -> SamplingParams:
+        """LangChain's parameters under SGLang's names (unknown names are refused by the backend)."""
+        params = {**self._default_params, **kwargs}
+        max_tokens = params.pop("max_tokens", None)
+        if max_tokens is not None:
+            params["max_new_tokens"] = max_tokens
+        params.pop("model", None)
+        stops = stop or self.stop
+        if stops:
+            params["stop"] = stops
+        try:
+            return SamplingParams.model_validate(params)
+        except ValidationError as error:
+            details = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
+            raise InvalidRequestError(f"ParrotLLM: {details}") from error
+
+    def _program(self, prompts: list[str], stop: list[str] | None, kwargs: dict[str, Any]) -> Program:
+        """The prompts as one program: an input and an independent call per prompt."""
+        sampling = self._sampling(stop, kwargs)
+        calls = [
+            Call(id=f"c{i}", template=[Ref(var=f"p{i}")], output=f"o{i}", sampling=sampling)
+            for i in range(len(prompts))
+        ]
+        outputs = [Output(name=f"o{i}", objective="throughput") for i in range(len(prompts))]
+        return Program(inputs={f"p{i}": prompt for i, prompt in enumerate(prompts)}, calls=calls, outputs=outputs)
+
+    def _result(self, texts: list[str], status: dict[str, Any]) -> LLMResult:
+        records = {record["output"]: record for record in status["calls"]}
+        generations = []
+        prompt_tokens = completion_tokens = 0
+        for i, text in enumerate(texts):
+            record = records[f"o{i}"]
+            prompt_tokens += record["prompt_tokens"]
+            completion_tokens += record["completion_tokens"]
+            info = {"cached_tokens": record["cached_tokens"], "engine": record["engine"]}
+            generations.append([Generation(text=text, generation_info=info)])
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        return LLMResult(generations=generations, llm_output={"token_usage": usage, "model_name": self.model_name})
+
+    def _client_args(self) -> dict[str, Any]:
+        key = self.api_key.get_secret_value() if self.api_key else None
+        return {"api_key": key, "timeout": self.timeout or 600.0}
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        program = self._program(prompts, stop, kwargs)
+        with ParrotClient(self.base_url, **self._client_args()) as client:
+            run = client.submit(program)
+            texts = [run.get(f"o{i}") for i in range(len(prompts))]
+            return self._result(texts, run.status())
+
+    async def _agenerate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        program = self._program(prompts, stop, kwargs)
+        async with AsyncParrotClient(self.base_url, **self._client_args()) as client:
+            program_id = await client.submit(program)
+            texts = [await client.get(program_id, f"o{i}") for i in range(len(prompts))]
+            return self._result(texts, await client.status(program_id))
+
+    def _stream(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[GenerationChunk]:
+        payload = self._completion_payload(prompt, stop, kwargs)
+        with (
+            backend_errors(self.base_url),
+            self._client() as client,
+            client.stream("POST", "/v1/completions", json=payload) as response,
+        ):
+            _raise_for(response, response.read() if response.status_code >= 400 else b"")
+            for event in _events(response.iter_lines()):
+                chunk = _chunk(event)
+                if chunk is not None:
+                    if run_manager:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+
+    async def _astream(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[GenerationChunk]:
+        payload = self._completion_payload(prompt, stop, kwargs)
+        with backend_errors(self.base_url):
+            async with self._aclient() as client, client.stream("POST", "/v1/completions", json=payload) as response:
+                _raise_for(response, await response.aread() if response.status_code >= 400 else b"")
+                async for line in response.aiter_lines():
+                    for event in _events([line]):
+                        chunk = _chunk(event)
+                        if chunk is not None:
+                            if run_manager:
+                                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                            yield chunk
+
+    def _completion_payload(self, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        payload = {"model": self.model_name, "prompt": prompt, **self._default_params, **kwargs, "stream": True}
+        if stop or self.stop:
+            payload["stop"] = stop or self.stop
+        return payload
+
+
+def _chunk(event: dict[str, Any]) -> GenerationChunk | None:
+    for choice in event.get("choices") or ():
+        text, finish = choice.get("text") or "", choice.get("finish_reason")
+        if text or finish:
+            return GenerationChunk(text=text, generation_info={"finish_reason": finish} if finish else None)
+    return None
