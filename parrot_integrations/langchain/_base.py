@@ -55,6 +55,10 @@ class ParrotSettings(BaseModel):
         return {"api_key": "PARROT_API_KEY"}
 
     @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, **self._default_params}
+
+    @property
     def _default_params(self) -> dict[str, Any]:
         params = {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.model_kwargs}
         return {key: value for key, value in params.items() if value is not None}

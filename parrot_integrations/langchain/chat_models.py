@@ -58,10 +58,6 @@ class ChatParrot(ParrotSettings, BaseChatModel):
     def _llm_type(self) -> str:
         return "parrot-chat"
 
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model_name": self.model_name, **self._default_params}
-
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
             ls_provider="parrot",

@@ -34,10 +34,6 @@ class ParrotLLM(ParrotSettings, BaseLLM):
     def _llm_type(self) -> str:
         return "parrot"
 
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model_name": self.model_name, **self._default_params}
-
     def _sampling(self, stop: list[str] | None, kwargs: dict[str, Any]) -> SamplingParams:
         """LangChain's parameters under SGLang's names (unknown names are refused by the backend)."""
         params = {**self._default_params, **kwargs}
