@@ -23,7 +23,8 @@ import json
 import os
 import re
 import string
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,38 @@ _ERRORS_BY_STATUS: dict[int, type[ParrotError]] = {
     502: EngineError,
     503: EngineNotReadyError,
 }
+
+
+def raise_for_response(response: httpx.Response) -> None:
+    """Raise the backend's error class for an error response (its body already read)."""
+    if response.status_code < 400:
+        return
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text or response.reason_phrase
+    raise _ERRORS_BY_STATUS.get(response.status_code, ParrotError)(message)
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The JSON events of server-sent-event lines, until ``[DONE]``; an error event is raised."""
+    for line in lines:
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        event = json.loads(line.removeprefix("data: "))
+        if "error" in event:
+            error = event["error"]
+            raise _ERRORS_BY_STATUS.get(error.get("code", 500), ParrotError)(error.get("message", str(error)))
+        yield event
+
+
+@contextmanager
+def backend_errors(base_url: str) -> Iterator[None]:
+    """Turn transport failures into :class:`BackendUnavailableError` naming the backend."""
+    try:
+        yield
+    except httpx.TransportError as error:
+        raise BackendUnavailableError(f"cannot reach the Parrot backend at {base_url}: {error!r}") from error
 
 
 @dataclass(frozen=True)
@@ -160,30 +193,8 @@ class _BaseClient:
         return built.model_dump(mode="json", exclude_defaults=True)
 
     @staticmethod
-    def _raise_for(response: httpx.Response) -> None:
-        if response.status_code < 400:
-            return
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text or response.reason_phrase
-        cls = _ERRORS_BY_STATUS.get(response.status_code, ParrotError)
-        raise cls(message)
-
-    @staticmethod
     def _variable_path(program_id: str, name: str) -> str:
         return f"/v1/programs/{program_id}/variables/{name}"
-
-    @staticmethod
-    def _delta(line: str) -> str | None:
-        """The text of one SSE line of a variable stream (``None`` for other lines)."""
-        if not line.startswith("data: ") or line == "data: [DONE]":
-            return None
-        event = json.loads(line.removeprefix("data: "))
-        if "error" in event:
-            error = event["error"]
-            raise _ERRORS_BY_STATUS.get(error.get("code", 500), ParrotError)(error.get("message", str(error)))
-        return event.get("delta")
 
 
 class ParrotClient(_BaseClient):
@@ -203,11 +214,9 @@ class ParrotClient(_BaseClient):
         self._http.close()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
+        with backend_errors(self.base_url):
             response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as error:
-            raise BackendUnavailableError(f"cannot reach the Parrot backend at {self.base_url}: {error!r}") from error
-        self._raise_for(response)
+        raise_for_response(response)
         return response.json()
 
     def submit(self, program: Program | ProgramBuilder) -> ProgramRunHandle:
@@ -222,17 +231,14 @@ class ParrotClient(_BaseClient):
 
     def stream(self, program_id: str, name: str) -> Iterator[str]:
         """A variable's text as it is produced."""
-        try:
-            with self._http.stream("GET", self._variable_path(program_id, name), params={"stream": "true"}) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    self._raise_for(response)
-                for line in response.iter_lines():
-                    delta = self._delta(line)
-                    if delta:
-                        yield delta
-        except httpx.TransportError as error:
-            raise BackendUnavailableError(f"lost the Parrot backend at {self.base_url}: {error!r}") from error
+        path = self._variable_path(program_id, name)
+        with backend_errors(self.base_url), self._http.stream("GET", path, params={"stream": "true"}) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise_for_response(response)
+            for event in sse_events(response.iter_lines()):
+                if event.get("delta"):
+                    yield event["delta"]
 
     def status(self, program_id: str) -> dict[str, Any]:
         """Status and per-call timeline."""
@@ -286,11 +292,9 @@ class AsyncParrotClient(_BaseClient):
         await self._http.aclose()
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
+        with backend_errors(self.base_url):
             response = await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as error:
-            raise BackendUnavailableError(f"cannot reach the Parrot backend at {self.base_url}: {error!r}") from error
-        self._raise_for(response)
+        raise_for_response(response)
         return response.json()
 
     async def submit(self, program: Program | ProgramBuilder) -> str:
@@ -302,19 +306,16 @@ class AsyncParrotClient(_BaseClient):
         return (await self._send("GET", self._variable_path(program_id, name), params=params))["value"]
 
     async def stream(self, program_id: str, name: str) -> AsyncIterator[str]:
-        try:
-            async with self._http.stream(
-                "GET", self._variable_path(program_id, name), params={"stream": "true"}
-            ) as response:
+        path = self._variable_path(program_id, name)
+        with backend_errors(self.base_url):
+            async with self._http.stream("GET", path, params={"stream": "true"}) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    self._raise_for(response)
+                    raise_for_response(response)
                 async for line in response.aiter_lines():
-                    delta = self._delta(line)
-                    if delta:
-                        yield delta
-        except httpx.TransportError as error:
-            raise BackendUnavailableError(f"lost the Parrot backend at {self.base_url}: {error!r}") from error
+                    for event in sse_events([line]):
+                        if event.get("delta"):
+                            yield event["delta"]
 
     async def status(self, program_id: str) -> dict[str, Any]:
         return await self._send("GET", f"/v1/programs/{program_id}")

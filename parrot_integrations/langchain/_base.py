@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from parrot_backend.errors import BackendUnavailableError, ParrotError
-from parrot_integrations.client import _ERRORS_BY_STATUS
+from parrot_integrations.client import backend_errors, raise_for_response
 
 
 class ParrotSettings(BaseModel):
@@ -85,49 +81,15 @@ class ParrotSettings(BaseModel):
         return httpx.AsyncClient(transport=transport, **kw)
 
 
-def _events(lines: Any) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        if not line.startswith("data: ") or line == "data: [DONE]":
-            continue
-        event = json.loads(line.removeprefix("data: "))
-        if "error" in event:
-            error = event["error"]
-            raise _ERRORS_BY_STATUS.get(error.get("code", 500), ParrotError)(error.get("message", str(error)))
-        yield event
-
-
-def _raise_for(response: httpx.Response, body: bytes) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        message = json.loads(body)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = body.decode(errors="replace") or response.reason_phrase
-    raise _ERRORS_BY_STATUS.get(response.status_code, ParrotError)(message)
-
-
 def _post(client: httpx.Client, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
+    with backend_errors(str(client.base_url)):
         response = client.post(path, json=payload)
-    except httpx.TransportError as error:
-        raise BackendUnavailableError(f"cannot reach the Parrot backend at {client.base_url}: {error!r}") from error
-    _raise_for(response, response.content)
+    raise_for_response(response)
     return response.json()
 
 
 async def _apost(client: httpx.AsyncClient, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
+    with backend_errors(str(client.base_url)):
         response = await client.post(path, json=payload)
-    except httpx.TransportError as error:
-        raise BackendUnavailableError(f"cannot reach the Parrot backend at {client.base_url}: {error!r}") from error
-    _raise_for(response, response.content)
+    raise_for_response(response)
     return response.json()
-
-
-@contextmanager
-def backend_errors(base_url: str) -> Iterator[None]:
-    """Turn transport failures into :class:`BackendUnavailableError` naming the backend."""
-    try:
-        yield
-    except httpx.TransportError as error:
-        raise BackendUnavailableError(f"cannot reach the Parrot backend at {base_url}: {error!r}") from error

@@ -22,7 +22,8 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from parrot_backend.errors import InvalidRequestError
-from parrot_integrations.langchain._base import ParrotSettings, _apost, _events, _post, _raise_for, backend_errors
+from parrot_integrations.client import backend_errors, raise_for_response, sse_events
+from parrot_integrations.langchain._base import ParrotSettings, _apost, _post
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "user": "user", "assistant": "assistant"}
 
@@ -137,8 +138,10 @@ class ChatParrot(ParrotSettings, BaseChatModel):
             self._client() as client,
             client.stream("POST", "/v1/chat/completions", json=payload) as response,
         ):
-            _raise_for(response, response.read() if response.status_code >= 400 else b"")
-            for event in _events(response.iter_lines()):
+            if response.status_code >= 400:
+                response.read()
+            raise_for_response(response)
+            for event in sse_events(response.iter_lines()):
                 chunk = self._chunk(event, payload["model"])
                 if chunk is not None:
                     if run_manager:
@@ -158,9 +161,11 @@ class ChatParrot(ParrotSettings, BaseChatModel):
                 self._aclient() as client,
                 client.stream("POST", "/v1/chat/completions", json=payload) as response,
             ):
-                _raise_for(response, await response.aread() if response.status_code >= 400 else b"")
+                if response.status_code >= 400:
+                    await response.aread()
+                raise_for_response(response)
                 async for line in response.aiter_lines():
-                    for event in _events([line]):
+                    for event in sse_events([line]):
                         chunk = self._chunk(event, payload["model"])
                         if chunk is not None:
                             if run_manager:

@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from parrot_backend.errors import InvalidRequestError
 from parrot_backend.program.model import Call, Output, Program, Ref
 from parrot_backend.program.sampling import SamplingParams
-from parrot_integrations.client import AsyncParrotClient, ParrotClient
-from parrot_integrations.langchain._base import ParrotSettings, _events, _raise_for, backend_errors
+from parrot_integrations.client import AsyncParrotClient, ParrotClient, backend_errors, raise_for_response, sse_events
+from parrot_integrations.langchain._base import ParrotSettings
 
 
 class ParrotLLM(ParrotSettings, BaseLLM):
@@ -120,8 +120,10 @@ class ParrotLLM(ParrotSettings, BaseLLM):
             self._client() as client,
             client.stream("POST", "/v1/completions", json=payload) as response,
         ):
-            _raise_for(response, response.read() if response.status_code >= 400 else b"")
-            for event in _events(response.iter_lines()):
+            if response.status_code >= 400:
+                response.read()
+            raise_for_response(response)
+            for event in sse_events(response.iter_lines()):
                 chunk = _chunk(event)
                 if chunk is not None:
                     if run_manager:
@@ -138,9 +140,11 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         payload = self._completion_payload(prompt, stop, kwargs)
         with backend_errors(self.base_url):
             async with self._aclient() as client, client.stream("POST", "/v1/completions", json=payload) as response:
-                _raise_for(response, await response.aread() if response.status_code >= 400 else b"")
+                if response.status_code >= 400:
+                    await response.aread()
+                raise_for_response(response)
                 async for line in response.aiter_lines():
-                    for event in _events([line]):
+                    for event in sse_events([line]):
                         chunk = _chunk(event)
                         if chunk is not None:
                             if run_manager:
