@@ -76,6 +76,12 @@ class EngineError(ParrotError):
     status_code = 502
 
 
+class NotSupportedError(ParrotError):
+    """An engine cannot do what was asked, e.g. tokenize on a server without ``/tokenize`` (HTTP 501)."""
+
+    status_code = 501
+
+
 class CallFailedError(ParrotError):
     """A call of a program failed, or an input it reads did (HTTP 424 when its variable is read)."""
 

@@ -39,6 +39,7 @@ from parrot_backend.errors import (
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
+    NotSupportedError,
     ParrotError,
     ProgramError,
     ReadTimeoutError,
@@ -56,6 +57,7 @@ _ERRORS_BY_STATUS: dict[int, type[ParrotError]] = {
     422: ProgramError,
     424: CallFailedError,
     429: TooManyRequestsError,
+    501: NotSupportedError,
     502: EngineError,
     503: EngineNotReadyError,
 }
@@ -196,6 +198,12 @@ class _BaseClient:
     def _variable_path(program_id: str, name: str) -> str:
         return f"/v1/programs/{program_id}/variables/{name}"
 
+    @staticmethod
+    def _tokenize_json(text: str) -> dict[str, Any]:
+        if not isinstance(text, str):  # a list would come back as a list of lists
+            raise InvalidRequestError(f"tokenize takes one string, not {type(text).__name__}")
+        return {"prompt": text}
+
 
 class ParrotClient(_BaseClient):
     """Synchronous client of the Parrot backend."""
@@ -246,6 +254,10 @@ class ParrotClient(_BaseClient):
 
     def cancel(self, program_id: str) -> dict[str, Any]:
         return self._send("DELETE", f"/v1/programs/{program_id}")
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` by the tokenizer of the model the engines serve."""
+        return self._send("POST", "/v1/tokenize", json=self._tokenize_json(text))["tokens"]
 
     def run(self, program: Program | ProgramBuilder) -> dict[str, str]:
         """Submit and wait for every declared output (every call output if none is declared)."""
@@ -322,6 +334,9 @@ class AsyncParrotClient(_BaseClient):
 
     async def cancel(self, program_id: str) -> dict[str, Any]:
         return await self._send("DELETE", f"/v1/programs/{program_id}")
+
+    async def tokenize(self, text: str) -> list[int]:
+        return (await self._send("POST", "/v1/tokenize", json=self._tokenize_json(text)))["tokens"]
 
     async def run(self, program: Program | ProgramBuilder) -> dict[str, str]:
         built = program.build() if isinstance(program, ProgramBuilder) else program

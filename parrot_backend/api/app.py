@@ -5,6 +5,8 @@
   its text as it is produced); ``DELETE /v1/programs/{id}`` cancels it.
 - ``POST /v1/completions`` and ``/v1/chat/completions`` run single calls through the same engines,
   so any OpenAI client works against Parrot.
+- ``POST /v1/tokenize`` counts tokens with the engines' tokenizer: ``{"prompt": str | [str]}`` or
+  ``{"messages": [...]}`` (the chat template's rendering) gives ``{"tokens", "count"}``.
 - ``GET/POST /v1/engines``, ``DELETE /v1/engines/{id}`` (drain); ``/health``; ``/metrics``.
 
 Every request carries an API key (``Authorization: Bearer``) naming a tenant, except in the local
@@ -34,6 +36,7 @@ from parrot_backend.engines.openai_api import (
     OpenAIReply,
     OpenAIRequest,
     ReplyPiece,
+    TokenizeRequest,
 )
 from parrot_backend.engines.pool import EnginePool
 from parrot_backend.errors import AuthenticationError, ForbiddenError, InvalidRequestError, ReadTimeoutError
@@ -205,6 +208,14 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatCompletionRequest, tenant: Tenant) -> dict[str, Any] | StreamingResponse:
         return await _single_call(body, tenant, messages=body.template_messages())
+
+    @app.post("/v1/tokenize")
+    async def tokenize(body: TokenizeRequest, _: Tenant) -> dict[str, Any]:
+        """Token ids and counts by the engines' tokenizer, for a prompt, a list of them, or a chat."""
+        tokens = await asyncio.gather(
+            *(pool.tokenize(item, add_special_tokens=body.add_special_tokens) for item in body.items())
+        )
+        return body.reply(list(tokens))
 
     async def _single_call(
         body: OpenAIRequest,

@@ -59,6 +59,13 @@ class Engine(Protocol):
         """Stream the request's output; closing the iterator aborts the request."""
         ...
 
+    async def tokenize(self, content: str | list[dict[str, str]], *, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of a prompt, or of chat messages rendered with the model's chat template.
+
+        Raises :class:`~parrot_backend.errors.NotSupportedError` if the engine cannot tokenize.
+        """
+        ...
+
     async def healthy(self) -> bool:
         """True if the engine answers its health check."""
         ...

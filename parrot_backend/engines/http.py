@@ -4,7 +4,8 @@
 ``/v1`` routes, hosted APIs), reading cached tokens from ``usage.prompt_tokens_details`` when the
 server reports them. :class:`SGLangEngine` sends completion-form calls to SGLang's ``/generate``
 (which always reports ``cached_tokens``) and chat calls to its OpenAI route, which applies the
-model's chat template. Both abort a request by closing its stream, as SGLang does on disconnect.
+model's chat template. Both abort a request by closing its stream, as SGLang does on disconnect,
+and tokenize through ``/tokenize`` (served by SGLang runtimes, vLLM and the embedded engine).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 
 from parrot_backend.engines.base import EngineKind, EngineProgress, EngineRequest
-from parrot_backend.errors import EngineError
+from parrot_backend.errors import EngineError, NotSupportedError
 from parrot_backend.program.sampling import SamplingParams
 
 
@@ -74,6 +75,26 @@ class OpenAIEngine:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def tokenize(self, content: str | list[dict[str, str]], *, add_special_tokens: bool = True) -> list[int]:
+        body: dict[str, Any] = (
+            {"prompt": content, "add_special_tokens": add_special_tokens}
+            if isinstance(content, str)
+            else {"messages": content}
+        )
+        if self.model:  # vLLM refuses names it does not serve, so none is sent unless known
+            body["model"] = self.model
+        try:
+            response = await self._client.post("/tokenize", json=body)
+        except httpx.HTTPError as error:
+            raise RetryableEngineError(f"{self.url} failed: {error!r}") from error
+        if response.status_code in (404, 405):
+            raise NotSupportedError(
+                f"the engine at {self.url} cannot tokenize: it has no POST /tokenize route "
+                "(SGLang runtimes, vLLM and Parrot's embedded engine have one)"
+            )
+        await _raise_for_status(response, f"{self.url}/tokenize")
+        return response.json()["tokens"]
 
     def generate(self, request: EngineRequest) -> AsyncIterator[EngineProgress]:
         if request.messages is not None:

@@ -1,4 +1,5 @@
-"""Pydantic models of the OpenAI-compatible routes (``/v1/completions``, ``/v1/chat/completions``).
+"""Pydantic models of the OpenAI-compatible routes (``/v1/completions``, ``/v1/chat/completions``),
+and of ``/tokenize``, which vLLM and SGLang serve next to them.
 
 Served by the embedded engine with SGLang's extras (``rid``, ``extra_key``, ``cache_salt``,
 ``top_k``, ``min_p``, ``ignore_eos``, ...) and sent by the OpenAI adapter. Unknown keys are
@@ -116,6 +117,10 @@ class ChatMessage(BaseModel):
             return self.content
         return "".join(part.text for part in self.content)
 
+    def template_message(self) -> dict[str, str]:
+        """The message as chat templates expect it (``developer`` is a system message)."""
+        return {"role": "system" if self.role == "developer" else self.role, "content": self.text()}
+
 
 class ChatCompletionRequest(OpenAIRequest):
     """Body of ``POST /v1/chat/completions``."""
@@ -134,7 +139,40 @@ class ChatCompletionRequest(OpenAIRequest):
 
     def template_messages(self) -> list[dict[str, Any]]:
         """Messages as chat templates expect them (``developer`` is a system message)."""
-        return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in self.messages]
+        return [m.template_message() for m in self.messages]
+
+
+class TokenizeRequest(BaseModel):
+    """Body of ``POST /tokenize`` (vLLM's and SGLang's shape): a prompt, a list of prompts, or chat
+    messages, whose tokens are those of the model's chat template rendering.
+
+    ``add_special_tokens`` applies to prompts; a chat template writes its own special tokens.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    model: str | None = None
+    prompt: str | list[str] | None = None
+    messages: list[ChatMessage] | None = Field(default=None, min_length=1)
+    add_special_tokens: bool = True
+
+    @model_validator(mode="after")
+    def _check_input(self) -> TokenizeRequest:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("send exactly one of prompt (a string or a list of strings) or messages")
+        return self
+
+    def items(self) -> list[str | list[dict[str, str]]]:
+        """What to tokenize: each prompt, or the messages as one conversation."""
+        if self.messages is not None:
+            return [[m.template_message() for m in self.messages]]
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt or [])
+
+    def reply(self, tokens: list[list[int]]) -> dict[str, Any]:
+        """``{"tokens", "count"}`` for the token ids of :meth:`items`: lists for a list of prompts."""
+        if isinstance(self.prompt, list):
+            return {"tokens": tokens, "count": [len(ids) for ids in tokens]}
+        return {"tokens": tokens[0], "count": len(tokens[0])}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from parrot_backend.engines.base import Engine, EngineKind, EngineProgress, EngineRequest
 from parrot_backend.engines.http import RetryableEngineError, detect_kind, make_engine, served_model
-from parrot_backend.errors import EngineError, NotFoundError
+from parrot_backend.errors import EngineError, EngineNotReadyError, NotFoundError
 from parrot_backend.scheduler.placement import EngineView, place
 
 logger = logging.getLogger(__name__)
@@ -147,6 +147,14 @@ class EnginePool:
             await entry.engine.aclose()
 
     # ------------------------------------------------------------ calls
+
+    async def tokenize(self, content: str | list[dict[str, str]], *, add_special_tokens: bool = True) -> list[int]:
+        """Token ids by the least-loaded healthy engine (the engines serve one model, one tokenizer)."""
+        ready = [e for e in self._entries.values() if e.healthy and not e.draining]
+        if not ready:
+            raise EngineNotReadyError("no healthy engine to tokenize with; add one with POST /v1/engines or --engine")
+        entry = min(ready, key=lambda e: (e.in_flight, e.id))
+        return await entry.engine.tokenize(content, add_special_tokens=add_special_tokens)
 
     async def run(self, request: EngineRequest, affinity: str | None = None) -> AsyncIterator[Dispatched]:
         """Run one call, failing over to other engines; the last item is finished."""

@@ -1,4 +1,5 @@
-"""What ChatParrot and ParrotLLM share: langchain-openai-style settings and the HTTP plumbing."""
+"""What ChatParrot and ParrotLLM share: langchain-openai-style settings, the HTTP plumbing, and
+token counting by the served model's tokenizer (through the backend's ``/v1/tokenize``)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,21 @@ class ParrotSettings(BaseModel):
         kw = self._transport_kwargs()
         transport = httpx.AsyncHTTPTransport(retries=kw.pop("transport_retries"))
         return httpx.AsyncClient(transport=transport, **kw)
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` by the tokenizer of the model the backend serves.
+
+        LangChain's default loads GPT-2's tokenizer from the Hugging Face hub (which fails
+        offline, and counts another model's tokens); ``custom_get_token_ids``, when set, wins.
+        """
+        custom = getattr(self, "custom_get_token_ids", None)  # a field of LangChain's base classes
+        if custom is not None:
+            return custom(text)
+        return self._tokenize({"prompt": text})
+
+    def _tokenize(self, body: dict[str, Any]) -> list[int]:
+        with self._client() as client:
+            return _post(client, "/v1/tokenize", body)["tokens"]
 
 
 def _post(client: httpx.Client, path: str, payload: dict[str, Any]) -> dict[str, Any]:

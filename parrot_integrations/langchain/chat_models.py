@@ -12,7 +12,8 @@ tokens served from the engine's prefix cache (``usage_metadata["input_token_deta
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import warnings
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -72,6 +73,18 @@ class ChatParrot(ParrotSettings, BaseChatModel):
         if stop or self.stop:
             params["ls_stop"] = stop or self.stop
         return params
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Sequence[Any] | None = None) -> int:
+        """Prompt tokens of ``messages`` as the model reads them: rendered by its chat template (with
+        the assistant's turn opened), counted by the backend. ``custom_get_token_ids``, when set,
+        counts LangChain's way instead (each message's text)."""
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
+        if tools is not None:
+            warnings.warn("ChatParrot does not count tokens of tool schemas; ignoring tools", stacklevel=2)
+        if not messages:  # chat templates refuse an empty conversation; LangChain counts it as 0
+            return 0
+        return len(self._tokenize({"messages": message_dicts(messages)}))
 
     # ------------------------------------------------------------------ requests
 

@@ -208,10 +208,10 @@ class EmbeddedEngine:
 
     # ------------------------------------------------------------------ requests
 
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of a prompt, as the model's tokenizer gives them (no special tokens added
-        beyond what the tokenizer adds by default)."""
-        return list(self.tokenizer(text)["input_ids"])
+    def tokenize(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of a prompt, as the model's tokenizer gives them: with the special tokens it
+        adds by default (a BOS token, for many models) unless ``add_special_tokens`` is false."""
+        return list(self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
 
     def apply_chat_template(self, messages: list[dict[str, Any]]) -> list[int]:
         """Token ids of a conversation rendered with the model's chat template."""

@@ -2,9 +2,9 @@
 
 Routes and shapes follow sglang 0.5.23 (see ``shared/notes/sglang-api.md``): ``/generate``,
 ``/health``, ``/model_info``, ``/server_info`` (and their ``/get_*`` names), ``/flush_cache``,
-``/abort_request``, ``/v1/models``, ``/v1/completions``, ``/v1/chat/completions`` and
-``/metrics``. The model loads in the background after start-up; until it is ready ``/health``
-answers 503, which is how SGLang runtimes tell routers to wait.
+``/abort_request``, ``/tokenize``, ``/v1/models``, ``/v1/completions``, ``/v1/chat/completions``
+and ``/metrics``. The model loads in the background after start-up; until it is ready
+``/health`` answers 503, which is how SGLang runtimes tell routers to wait.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from parrot_backend.engines.openai_api import (
     CompletionRequest,
     OpenAIReply,
     ReplyPiece,
+    TokenizeRequest,
 )
 from parrot_backend.engines.sglang_api import GenerateRequest, SamplingParams
 from parrot_backend.errors import EngineNotReadyError, InvalidRequestError
@@ -154,6 +155,18 @@ def create_app(load_engine: Callable[[], EmbeddedEngine]) -> FastAPI:
         else:
             raise InvalidRequestError('send {"rid": "<request id>"} or {"abort_all": true}')
         return Response(status_code=200)
+
+    @app.post("/tokenize")
+    async def tokenize(body: TokenizeRequest) -> dict[str, Any]:
+        """Token ids and counts of a prompt, a list of prompts, or a chat (its template rendering)."""
+        engine = holder.ready()
+        tokens = [
+            engine.tokenize(item, body.add_special_tokens)
+            if isinstance(item, str)
+            else engine.apply_chat_template(item)
+            for item in body.items()
+        ]
+        return {**body.reply(tokens), "max_model_len": engine.context_length}
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:

@@ -267,3 +267,40 @@ def test_metrics_exposition(client) -> None:
                  "sglang:num_running_reqs", "sglang:num_queue_reqs"):  # fmt: skip
         assert name in text
     assert float(text.split("sglang:generation_tokens_total{", 1)[1].split("} ", 1)[1].split()[0]) > 0
+
+
+def test_tokenize_counts_what_generate_reads(client) -> None:
+    text = "The quick brown fox"
+    prompt_ids = generate(client, text=text, return_prompt_token_ids=True,
+                          sampling_params={"max_new_tokens": 1})["prompt_token_ids"]  # fmt: skip
+    context = client.get("/server_info").json()["context_length"]
+    single = client.post("/tokenize", json={"prompt": text})
+    assert single.status_code == 200, single.text
+    assert single.json() == {"tokens": prompt_ids, "count": len(prompt_ids), "max_model_len": context}
+    # The tiny tokenizer adds no special tokens, so turning them off changes nothing here.
+    assert client.post("/tokenize", json={"prompt": text, "add_special_tokens": False}).json()["tokens"] == prompt_ids
+    many = client.post("/tokenize", json={"prompt": [text, "Map steps", ""]}).json()
+    assert many["tokens"][0] == prompt_ids and many["tokens"][2] == []
+    assert many["count"] == [len(ids) for ids in many["tokens"]] and many["count"][1] > 0
+    messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hi"}]
+    chat = client.post("/tokenize", json={"messages": messages}).json()
+    served = client.post("/v1/chat/completions", json={"messages": messages, "max_tokens": 1}).json()
+    assert chat["count"] == len(chat["tokens"]) == served["usage"]["prompt_tokens"]
+    assert chat["max_model_len"] == context
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({}, "exactly one of prompt"),
+        ({"prompt": "hi", "messages": [{"role": "user", "content": "hi"}]}, "exactly one of prompt"),
+        ({"prompt": 5}, "prompt"),
+        ({"prompt": "hi", "add_special_tokens": "yes"}, "add_special_tokens"),
+        ({"messages": [{"role": "robot", "content": "hi"}]}, "role"),
+        ({"messages": []}, "at least 1 item"),
+    ],
+)
+def test_tokenize_bad_bodies_get_a_400(client, body, words) -> None:
+    response = client.post("/tokenize", json=body)
+    assert response.status_code == 400, response.text
+    assert words in response.json()["error"]["message"]
