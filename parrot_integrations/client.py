@@ -259,6 +259,10 @@ class ParrotClient(_BaseClient):
         """Token ids of ``text`` by the tokenizer of the model the engines serve."""
         return self._send("POST", "/v1/tokenize", json=self._tokenize_json(text))["tokens"]
 
+    def limits(self) -> dict[str, Any]:
+        """What one program may ask for on this backend (``max_new_tokens``, ``max_calls``, ...)."""
+        return self._send("GET", "/v1/limits")
+
     def run(self, program: Program | ProgramBuilder) -> dict[str, str]:
         """Submit and wait for every declared output (every call output if none is declared)."""
         built = program.build() if isinstance(program, ProgramBuilder) else program
@@ -337,6 +341,9 @@ class AsyncParrotClient(_BaseClient):
 
     async def tokenize(self, text: str) -> list[int]:
         return (await self._send("POST", "/v1/tokenize", json=self._tokenize_json(text)))["tokens"]
+
+    async def limits(self) -> dict[str, Any]:
+        return await self._send("GET", "/v1/limits")
 
     async def run(self, program: Program | ProgramBuilder) -> dict[str, str]:
         built = program.build() if isinstance(program, ProgramBuilder) else program

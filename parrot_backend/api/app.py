@@ -7,6 +7,7 @@
   so any OpenAI client works against Parrot.
 - ``POST /v1/tokenize`` counts tokens with the engines' tokenizer: ``{"prompt": str | [str]}`` or
   ``{"messages": [...]}`` (the chat template's rendering) gives ``{"tokens", "count"}``.
+- ``GET /v1/limits``: what one program may ask for (calls, fan-out, ``max_new_tokens``, ...).
 - ``GET/POST /v1/engines``, ``DELETE /v1/engines/{id}`` (drain); ``/health``; ``/metrics``.
 
 Every request carries an API key (``Authorization: Bearer``) naming a tenant, except in the local
@@ -16,6 +17,7 @@ single-user mode (no keys configured). Programs are visible only to their tenant
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -139,6 +141,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def health() -> dict[str, Any]:
         entries = pool.entries()
         return {"status": "ok", "engines": len(entries), "healthy_engines": sum(e.healthy for e in entries)}
+
+    @app.get("/v1/limits")
+    async def limits(_: Tenant) -> dict[str, Any]:
+        """What one program may ask for (see :class:`~parrot_backend.program.validate.Limits`)."""
+        return dataclasses.asdict(settings.limits)
 
     @app.get("/metrics")
     async def prometheus() -> Response:

@@ -41,6 +41,7 @@ class CallRecord:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     completion_tokens: int = 0
+    finish_reason: str | None = None  # "stop", "length" or "abort"
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -148,6 +149,7 @@ class ProgramRun:
                     record.prompt_tokens = progress.prompt_tokens
                     record.cached_tokens = progress.cached_tokens
                     record.completion_tokens = progress.completion_tokens
+                    record.finish_reason = progress.finish_reason
                     record.state, record.finished_at = "done", time.time()
                     output.finish(progress.text)
                 else:

@@ -3,13 +3,17 @@ token counting by the served model's tokenizer (through the backend's ``/v1/toke
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from langchain_core.utils import from_env, secret_from_env
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from parrot_backend.errors import InvalidRequestError
 from parrot_integrations.client import backend_errors, raise_for_response
+from parrot_integrations.langchain.tracing import active_trace
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ParrotSettings(BaseModel):
@@ -60,6 +64,11 @@ class ParrotSettings(BaseModel):
         params = {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.model_kwargs}
         return {key: value for key, value in params.items() if value is not None}
 
+    def _client_args(self) -> dict[str, Any]:
+        """Arguments of :class:`~parrot_integrations.client.ParrotClient` for this model's backend."""
+        key = self.api_key.get_secret_value() if self.api_key else None
+        return {"api_key": key, "timeout": self.timeout or 600.0}
+
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"} if self.api_key else {}
 
@@ -92,9 +101,30 @@ class ParrotSettings(BaseModel):
             return custom(text)
         return self._tokenize({"prompt": text})
 
+    def get_num_tokens(self, text: str) -> int:
+        """The number of tokens of ``text``. Inside a compiled run, text that holds outputs not
+        generated yet gives a count that answers comparisons from bounds where it can (see
+        :class:`~parrot_integrations.langchain.tracing.DeferredTokenCount`)."""
+        trace = active_trace()
+        if trace is not None:
+            return trace.count_tokens(text, lambda real: len(self.get_token_ids(real)))  # type: ignore[return-value]
+        return len(self.get_token_ids(text))
+
     def _tokenize(self, body: dict[str, Any]) -> list[int]:
+        trace = active_trace()
+        if trace is not None:  # counting text that holds deferred outputs needs their values
+            body = trace.resolve(body)
         with self._client() as client:
             return _post(client, "/v1/tokenize", body)["tokens"]
+
+
+def validated(model: type[M], params: dict[str, Any], who: str) -> M:
+    """``params`` as ``model``, or :class:`InvalidRequestError` naming each problem."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as error:
+        details = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
+        raise InvalidRequestError(f"{who}: {details}") from error
 
 
 def _post(client: httpx.Client, path: str, payload: dict[str, Any]) -> dict[str, Any]:

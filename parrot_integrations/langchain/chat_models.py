@@ -22,11 +22,19 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from parrot_backend.engines.openai_api import ChatCompletionRequest
 from parrot_backend.errors import InvalidRequestError
+from parrot_backend.program.sampling import SamplingParams
 from parrot_integrations.client import backend_errors, raise_for_response, sse_events
-from parrot_integrations.langchain._base import ParrotSettings, _apost, _post
+from parrot_integrations.langchain._base import ParrotSettings, _apost, _post, validated
+from parrot_integrations.langchain.tracing import active_trace
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "user": "user", "assistant": "assistant"}
+
+
+def _deferred_result(placeholder: str) -> ChatResult:
+    """The result of a call recorded by a trace: its placeholder (see :mod:`.tracing`)."""
+    return ChatResult(generations=[ChatGeneration(message=AIMessage(content=placeholder))])
 
 
 def message_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
@@ -88,6 +96,12 @@ class ChatParrot(ParrotSettings, BaseChatModel):
 
     # ------------------------------------------------------------------ requests
 
+    def _call_sampling(self, stop: list[str] | None, kwargs: dict[str, Any]) -> SamplingParams:
+        """The sampling parameters the backend's chat route would use for this call."""
+        payload = self._payload([], stop, False, **kwargs)
+        payload["messages"] = [{"role": "user", "content": ""}]
+        return validated(ChatCompletionRequest, payload, "ChatParrot").sampling_params()
+
     def _payload(
         self, messages: list[BaseMessage], stop: list[str] | None, stream: bool, **kwargs: Any
     ) -> dict[str, Any]:
@@ -123,6 +137,9 @@ class ChatParrot(ParrotSettings, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        trace = active_trace()
+        if trace is not None:
+            return _deferred_result(trace.record_chat(self, message_dicts(messages), stop, kwargs))
         with self._client() as client:
             response = _post(client, "/v1/chat/completions", self._payload(messages, stop, False, **kwargs))
         return self._result(response)
@@ -134,6 +151,9 @@ class ChatParrot(ParrotSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        trace = active_trace()
+        if trace is not None:
+            return _deferred_result(trace.record_chat(self, message_dicts(messages), stop, kwargs))
         async with self._aclient() as client:
             response = await _apost(client, "/v1/chat/completions", self._payload(messages, stop, False, **kwargs))
         return self._result(response)
@@ -145,6 +165,11 @@ class ChatParrot(ParrotSettings, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        trace = active_trace()
+        if trace is not None:
+            placeholder = trace.record_chat(self, message_dicts(messages), stop, kwargs)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=placeholder, chunk_position="last"))
+            return
         payload = self._payload(messages, stop, True, **kwargs)
         with (
             backend_errors(self.base_url),
@@ -168,6 +193,11 @@ class ChatParrot(ParrotSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        trace = active_trace()
+        if trace is not None:
+            placeholder = trace.record_chat(self, message_dicts(messages), stop, kwargs)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=placeholder, chunk_position="last"))
+            return
         payload = self._payload(messages, stop, True, **kwargs)
         with backend_errors(self.base_url):
             async with (

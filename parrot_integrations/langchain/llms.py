@@ -18,13 +18,12 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
-from pydantic import ValidationError
 
-from parrot_backend.errors import InvalidRequestError
 from parrot_backend.program.model import Call, Output, Program, Ref
 from parrot_backend.program.sampling import SamplingParams
 from parrot_integrations.client import AsyncParrotClient, ParrotClient, backend_errors, raise_for_response, sse_events
-from parrot_integrations.langchain._base import ParrotSettings
+from parrot_integrations.langchain._base import ParrotSettings, validated
+from parrot_integrations.langchain.tracing import active_trace
 
 
 class ParrotLLM(ParrotSettings, BaseLLM):
@@ -34,7 +33,7 @@ class ParrotLLM(ParrotSettings, BaseLLM):
     def _llm_type(self) -> str:
         return "parrot"
 
-    def _sampling(self, stop: list[str] | None, kwargs: dict[str, Any]) -> SamplingParams:
+    def _call_sampling(self, stop: list[str] | None, kwargs: dict[str, Any]) -> SamplingParams:
         """LangChain's parameters under SGLang's names (unknown names are refused by the backend)."""
         params = {**self._default_params, **kwargs}
         max_tokens = params.pop("max_tokens", None)
@@ -44,15 +43,11 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         stops = stop or self.stop
         if stops:
             params["stop"] = stops
-        try:
-            return SamplingParams.model_validate(params)
-        except ValidationError as error:
-            details = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
-            raise InvalidRequestError(f"ParrotLLM: {details}") from error
+        return validated(SamplingParams, params, "ParrotLLM")
 
     def _program(self, prompts: list[str], stop: list[str] | None, kwargs: dict[str, Any]) -> Program:
         """The prompts as one program: an input and an independent call per prompt."""
-        sampling = self._sampling(stop, kwargs)
+        sampling = self._call_sampling(stop, kwargs)
         calls = [
             Call(id=f"c{i}", template=[Ref(var=f"p{i}")], output=f"o{i}", sampling=sampling)
             for i in range(len(prompts))
@@ -77,10 +72,6 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         }
         return LLMResult(generations=generations, llm_output={"token_usage": usage, "model_name": self.model_name})
 
-    def _client_args(self) -> dict[str, Any]:
-        key = self.api_key.get_secret_value() if self.api_key else None
-        return {"api_key": key, "timeout": self.timeout or 600.0}
-
     def _generate(
         self,
         prompts: list[str],
@@ -88,6 +79,9 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
+        trace = active_trace()
+        if trace is not None:
+            return _deferred_result(trace.record_completion(self, prompts, stop, kwargs))
         program = self._program(prompts, stop, kwargs)
         with ParrotClient(self.base_url, **self._client_args()) as client:
             run = client.submit(program)
@@ -101,6 +95,9 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
+        trace = active_trace()
+        if trace is not None:
+            return _deferred_result(trace.record_completion(self, prompts, stop, kwargs))
         program = self._program(prompts, stop, kwargs)
         async with AsyncParrotClient(self.base_url, **self._client_args()) as client:
             program_id = await client.submit(program)
@@ -114,6 +111,10 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
+        trace = active_trace()
+        if trace is not None:
+            yield GenerationChunk(text=trace.record_completion(self, [prompt], stop, kwargs)[0])
+            return
         payload = self._completion_payload(prompt, stop, kwargs)
         with (
             backend_errors(self.base_url),
@@ -137,6 +138,10 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[GenerationChunk]:
+        trace = active_trace()
+        if trace is not None:
+            yield GenerationChunk(text=trace.record_completion(self, [prompt], stop, kwargs)[0])
+            return
         payload = self._completion_payload(prompt, stop, kwargs)
         with backend_errors(self.base_url):
             async with self._aclient() as client, client.stream("POST", "/v1/completions", json=payload) as response:
@@ -156,6 +161,11 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         if stop or self.stop:
             payload["stop"] = stop or self.stop
         return payload
+
+
+def _deferred_result(placeholders: list[str]) -> LLMResult:
+    """The result of calls recorded by a trace: their placeholders (see :mod:`.tracing`)."""
+    return LLMResult(generations=[[Generation(text=placeholder)] for placeholder in placeholders])
 
 
 def _chunk(event: dict[str, Any]) -> GenerationChunk | None:
