@@ -91,6 +91,11 @@ def backend_errors(base_url: str) -> Iterator[None]:
     """Turn transport failures into :class:`BackendUnavailableError` naming the backend."""
     try:
         yield
+    except httpx.TimeoutException as error:
+        raise ReadTimeoutError(
+            f"the Parrot backend at {base_url} did not answer in time ({type(error).__name__}); "
+            "raise the client's timeout for long generations"
+        ) from error
     except httpx.TransportError as error:
         raise BackendUnavailableError(f"cannot reach the Parrot backend at {base_url}: {error!r}") from error
 

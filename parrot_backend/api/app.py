@@ -7,6 +7,8 @@
   so any OpenAI client works against Parrot.
 - ``POST /v1/tokenize`` counts tokens with the engines' tokenizer: ``{"prompt": str | [str]}`` or
   ``{"messages": [...]}`` (the chat template's rendering) gives ``{"tokens", "count"}``.
+- ``GET /v1/models`` lists the model names requests may give (``parrot`` and the engines' own);
+  another name is a 404.
 - ``GET /v1/limits``: what one program may ask for (calls, fan-out, ``max_new_tokens``, ...).
 - ``GET/POST /v1/engines``, ``DELETE /v1/engines/{id}`` (drain); ``/health``; ``/metrics``.
 
@@ -41,7 +43,13 @@ from parrot_backend.engines.openai_api import (
     TokenizeRequest,
 )
 from parrot_backend.engines.pool import EnginePool
-from parrot_backend.errors import AuthenticationError, ForbiddenError, InvalidRequestError, ReadTimeoutError
+from parrot_backend.errors import (
+    AuthenticationError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    ReadTimeoutError,
+)
 from parrot_backend.http_common import install_error_handlers, sse_response
 from parrot_backend.program.model import Program
 from parrot_backend.program.validate import Limits
@@ -50,6 +58,7 @@ from parrot_backend.runtime.registry import ProgramRegistry
 logger = logging.getLogger(__name__)
 
 LOCAL_TENANT = "local"
+DEFAULT_MODEL = "parrot"  # the name Parrot's LangChain classes send unless told otherwise
 
 
 @dataclass
@@ -224,6 +233,17 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return body.reply(list(tokens))
 
+    def served_models() -> list[str]:
+        return [DEFAULT_MODEL, *pool.model_names()]
+
+    @app.get("/v1/models")
+    async def models(_: Tenant) -> dict[str, Any]:
+        """The model names requests may give: ``parrot`` (whatever the engines serve) and theirs."""
+        return {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "owned_by": "parrot"} for name in served_models()],
+        }
+
     async def _single_call(
         body: OpenAIRequest,
         tenant: Tenant,
@@ -231,6 +251,11 @@ def create_app(settings: Settings) -> FastAPI:
         prompt: str | None = None,
         messages: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any] | StreamingResponse:
+        if body.model is not None and body.model not in served_models():
+            raise NotFoundError(
+                f"model {body.model!r} is not served here; use one of {served_models()} "
+                f"({DEFAULT_MODEL!r} means the model the engines serve)"
+            )
         sampling = body.sampling_params()
         if sampling.max_new_tokens > settings.limits.max_new_tokens:
             sampling = sampling.model_copy(update={"max_new_tokens": settings.limits.max_new_tokens})

@@ -117,6 +117,10 @@ class EnginePool:
     def entries(self) -> list[EngineEntry]:
         return list(self._entries.values())
 
+    def model_names(self) -> list[str]:
+        """The names of the models the engines serve (as they report them), without repeats."""
+        return list(dict.fromkeys(name for e in self._entries.values() if (name := getattr(e.engine, "model", None))))
+
     # ------------------------------------------------------------ health
 
     def start_health_checks(self) -> None:

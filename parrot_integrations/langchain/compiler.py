@@ -57,6 +57,7 @@ from parrot_integrations.langchain._base import ParrotSettings
 from parrot_integrations.langchain.tracing import Trace, holds_placeholder, suspended
 
 logger = logging.getLogger(__name__)
+_TEXT_ONLY = "parrot:text-only"
 T = TypeVar("T")
 
 # langchain-classic's document chains: they only move model outputs around as text, so they run
@@ -68,6 +69,17 @@ _DOCUMENT_CHAINS = (
     "langchain_classic.chains.combine_documents.reduce.ReduceDocumentsChain",
     "langchain_classic.chains.combine_documents.refine.RefineDocumentsChain",
 )
+
+
+def text_only(function: Any) -> Runnable[Any, Any]:
+    """Mark a function (or runnable) that only moves model outputs around as text: joining,
+    concatenating, formatting them, copying them into dicts. Compiled chains run it without
+    waiting for the outputs, so it does not split the program::
+
+        join = text_only(lambda summaries: {"summaries": "\\n\\n".join(summaries)})
+        chain = map_chain.map() | join | reduce_prompt | llm
+    """
+    return coerce_to_runnable(function).with_config(tags=[_TEXT_ONLY])
 
 
 def compile(runnable: Any) -> CompiledChain:  # noqa: A001 - the name users look for
@@ -310,7 +322,7 @@ def _client_reason(node: Runnable[Any, Any], trust_code: bool) -> str | None:
         return None
     if isinstance(node, RunnableBinding) and isinstance(node.bound, ParrotSettings):
         return None  # .bind(stop=...) on a Parrot model
-    if trust_code:
+    if trust_code or _is_text_only(node):
         return None
     if isinstance(node, BaseLanguageModel):
         return f"{type(node).__name__} is not a Parrot model; it is called with real prompts"
@@ -340,7 +352,16 @@ def _client_reason(node: Runnable[Any, Any], trust_code: bool) -> str | None:
 
 def _is_config_binding(node: Runnable[Any, Any]) -> bool:
     """``.with_config()``: a binding with no call arguments."""
-    return isinstance(node, RunnableBinding) and not node.kwargs and not isinstance(node.bound, ParrotSettings)
+    return (
+        isinstance(node, RunnableBinding)
+        and not node.kwargs
+        and not isinstance(node.bound, ParrotSettings)
+        and not _is_text_only(node)
+    )
+
+
+def _is_text_only(node: Runnable[Any, Any]) -> bool:
+    return isinstance(node, RunnableBinding) and _TEXT_ONLY in (node.config.get("tags") or ())
 
 
 def _is_document_chain(node: Runnable[Any, Any]) -> bool:
