@@ -5,6 +5,7 @@ chain and run in the client with the right answer; errors are clear."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from operator import itemgetter
 
@@ -15,7 +16,13 @@ from langchain_core.output_parsers import JsonOutputParser, StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
 
-from parrot_backend.errors import BackendUnavailableError, CallFailedError, NotFoundError, ProgramError, ReadTimeoutError
+from parrot_backend.errors import (
+    BackendUnavailableError,
+    CallFailedError,
+    NotFoundError,
+    ProgramError,
+    ReadTimeoutError,
+)
 from parrot_integrations.langchain import ChatParrot, CompileError, ParrotLLM, compile, text_only
 
 
@@ -156,7 +163,7 @@ def test_an_unsupported_node_splits_the_chain_and_still_gives_the_answer(backend
 
 
 def test_a_json_parser_feeding_a_prompt_runs_in_the_client(backend, llm) -> None:
-    as_json = RunnableLambda(lambda text: '{"word": "%s"}' % text.strip()[:4].replace('"', ""))
+    as_json = RunnableLambda(lambda text: json.dumps({"word": text.strip()[:4]}))
     chain = (
         PromptTemplate.from_template("Word for {x}:")
         | llm
