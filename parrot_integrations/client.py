@@ -200,6 +200,10 @@ class _BaseClient:
         return built.model_dump(mode="json", exclude_defaults=True)
 
     @staticmethod
+    def _values_params(names: list[str], timeout: float | None) -> dict[str, Any]:
+        return {"names": list(names), **({"timeout": timeout} if timeout else {})}
+
+    @staticmethod
     def _variable_path(program_id: str, name: str) -> str:
         return f"/v1/programs/{program_id}/variables/{name}"
 
@@ -242,6 +246,11 @@ class ParrotClient(_BaseClient):
         params = {"timeout": timeout} if timeout else None
         return self._send("GET", self._variable_path(program_id, name), params=params)["value"]
 
+    def get_many(self, program_id: str, names: list[str], timeout: float | None = None) -> dict[str, str]:
+        """Wait for several variables' values, in one request."""
+        params = self._values_params(names, timeout)
+        return self._send("GET", f"/v1/programs/{program_id}/values", params=params)["values"]
+
     def stream(self, program_id: str, name: str) -> Iterator[str]:
         """A variable's text as it is produced."""
         path = self._variable_path(program_id, name)
@@ -273,7 +282,7 @@ class ParrotClient(_BaseClient):
         built = program.build() if isinstance(program, ProgramBuilder) else program
         handle = self.submit(built)
         names = [o.name for o in built.outputs] or [c.output for c in built.calls]
-        return {name: handle.get(name) for name in names}
+        return handle.get_many(names)
 
 
 @dataclass(frozen=True)
@@ -285,6 +294,9 @@ class ProgramRunHandle:
 
     def get(self, var: Var | str, timeout: float | None = None) -> str:
         return self.client.get(self.id, var.name if isinstance(var, Var) else var, timeout)
+
+    def get_many(self, names: list[Var | str], timeout: float | None = None) -> dict[str, str]:
+        return self.client.get_many(self.id, [n.name if isinstance(n, Var) else n for n in names], timeout)
 
     def stream(self, var: Var | str) -> Iterator[str]:
         return self.client.stream(self.id, var.name if isinstance(var, Var) else var)
@@ -326,6 +338,10 @@ class AsyncParrotClient(_BaseClient):
         params = {"timeout": timeout} if timeout else None
         return (await self._send("GET", self._variable_path(program_id, name), params=params))["value"]
 
+    async def get_many(self, program_id: str, names: list[str], timeout: float | None = None) -> dict[str, str]:
+        params = self._values_params(names, timeout)
+        return (await self._send("GET", f"/v1/programs/{program_id}/values", params=params))["values"]
+
     async def stream(self, program_id: str, name: str) -> AsyncIterator[str]:
         path = self._variable_path(program_id, name)
         with backend_errors(self.base_url):
@@ -354,4 +370,4 @@ class AsyncParrotClient(_BaseClient):
         built = program.build() if isinstance(program, ProgramBuilder) else program
         program_id = await self.submit(built)
         names = [o.name for o in built.outputs] or [c.output for c in built.calls]
-        return {name: await self.get(program_id, name) for name in names}
+        return await self.get_many(program_id, names)

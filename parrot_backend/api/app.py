@@ -2,7 +2,8 @@
 
 - ``POST /v1/programs`` submits a program; ``GET /v1/programs/{id}`` gives its status and per-call
   timeline; ``GET /v1/programs/{id}/variables/{name}`` waits for a value (``?stream=true``: SSE of
-  its text as it is produced); ``DELETE /v1/programs/{id}`` cancels it.
+  its text as it is produced); ``GET /v1/programs/{id}/values?names=a&names=b`` waits for several;
+  ``DELETE /v1/programs/{id}`` cancels it.
 - ``POST /v1/completions`` and ``/v1/chat/completions`` run single calls through the same engines,
   so any OpenAI client works against Parrot.
 - ``POST /v1/tokenize`` counts tokens with the engines' tokenizer: ``{"prompt": str | [str]}`` or
@@ -144,6 +145,16 @@ def create_app(settings: Settings) -> FastAPI:
         # engines that isolate namespaced requests (the embedded one) then keep caching.
         return tenant if settings.api_keys else None
 
+    def served_models() -> list[str]:
+        return [DEFAULT_MODEL, *pool.model_names()]
+
+    def check_model(model: str | None) -> None:
+        if model is not None and model not in served_models():
+            raise NotFoundError(
+                f"model {model!r} is not served here; use one of {served_models()} "
+                f"({DEFAULT_MODEL!r} means the model the engines serve)"
+            )
+
     install_error_handlers(app, validation_status=422)
 
     @app.get("/health")
@@ -163,6 +174,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/v1/programs", status_code=201)
     async def submit(program: Program, tenant: Tenant) -> dict[str, Any]:
         """Submit a program; its calls start as soon as their inputs are filled."""
+        check_model(program.model)
         run = registry.submit(program, tenant, cache_namespace(tenant))
         metrics.programs_submitted.inc()
         return {
@@ -199,6 +211,22 @@ def create_app(settings: Settings) -> FastAPI:
             raise ReadTimeoutError(f"variable {name!r} was not ready within {timeout} s; read it again later") from None
         return {"name": name, "value": value}
 
+    @app.get("/v1/programs/{program_id}/values")
+    async def read_values(
+        program_id: str,
+        tenant: Tenant,
+        names: Annotated[list[str], Query(min_length=1, max_length=1024)],
+        timeout: Annotated[float | None, Query(gt=0, le=3600)] = None,
+    ) -> dict[str, Any]:
+        """Several variables' values in one request, once all of them are produced."""
+        run = registry.get(program_id, tenant)
+        variables = [run.variable(name) for name in dict.fromkeys(names)]
+        try:
+            values = await asyncio.wait_for(asyncio.gather(*(v.value() for v in variables)), timeout)
+        except TimeoutError:
+            raise ReadTimeoutError(f"the variables were not all ready within {timeout} s; read them again") from None
+        return {"values": {variable.name: value for variable, value in zip(variables, values, strict=True)}}
+
     @app.get("/v1/engines")
     async def list_engines(_: Admin) -> dict[str, Any]:
         return {"engines": [entry.describe() for entry in pool.entries()]}
@@ -233,9 +261,6 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return body.reply(list(tokens))
 
-    def served_models() -> list[str]:
-        return [DEFAULT_MODEL, *pool.model_names()]
-
     @app.get("/v1/models")
     async def models(_: Tenant) -> dict[str, Any]:
         """The model names requests may give: ``parrot`` (whatever the engines serve) and theirs."""
@@ -251,11 +276,7 @@ def create_app(settings: Settings) -> FastAPI:
         prompt: str | None = None,
         messages: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any] | StreamingResponse:
-        if body.model is not None and body.model not in served_models():
-            raise NotFoundError(
-                f"model {body.model!r} is not served here; use one of {served_models()} "
-                f"({DEFAULT_MODEL!r} means the model the engines serve)"
-            )
+        check_model(body.model)
         sampling = body.sampling_params()
         if sampling.max_new_tokens > settings.limits.max_new_tokens:
             sampling = sampling.model_copy(update={"max_new_tokens": settings.limits.max_new_tokens})

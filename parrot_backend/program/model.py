@@ -109,6 +109,7 @@ class Program(BaseModel):
     inputs: dict[str, str] = Field(default_factory=dict)
     calls: list[Call]
     outputs: list[Output] = Field(default_factory=list)
+    model: str | None = None  # a model name the backend serves (GET /v1/models); None: any
 
     def produced(self) -> dict[str, Call]:
         """Each call's output variable, mapped to the call (validation guarantees uniqueness)."""

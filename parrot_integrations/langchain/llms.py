@@ -53,7 +53,8 @@ class ParrotLLM(ParrotSettings, BaseLLM):
             for i in range(len(prompts))
         ]
         outputs = [Output(name=f"o{i}", objective="throughput") for i in range(len(prompts))]
-        return Program(inputs={f"p{i}": prompt for i, prompt in enumerate(prompts)}, calls=calls, outputs=outputs)
+        inputs = {f"p{i}": prompt for i, prompt in enumerate(prompts)}
+        return Program(inputs=inputs, calls=calls, outputs=outputs, model=self.model_name)
 
     def _result(self, texts: list[str], status: dict[str, Any]) -> LLMResult:
         records = {record["output"]: record for record in status["calls"]}
@@ -85,7 +86,8 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         program = self._program(prompts, stop, kwargs)
         with ParrotClient(self.base_url, **self._client_args()) as client:
             run = client.submit(program)
-            texts = [run.get(f"o{i}") for i in range(len(prompts))]
+            values = run.get_many([f"o{i}" for i in range(len(prompts))])
+            texts = [values[f"o{i}"] for i in range(len(prompts))]
             return self._result(texts, run.status())
 
     async def _agenerate(
@@ -101,7 +103,8 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         program = self._program(prompts, stop, kwargs)
         async with AsyncParrotClient(self.base_url, **self._client_args()) as client:
             program_id = await client.submit(program)
-            texts = [await client.get(program_id, f"o{i}") for i in range(len(prompts))]
+            values = await client.get_many(program_id, [f"o{i}" for i in range(len(prompts))])
+            texts = [values[f"o{i}"] for i in range(len(prompts))]
             return self._result(texts, await client.status(program_id))
 
     def _stream(

@@ -23,7 +23,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from langchain_core.caches import BaseCache
 from langchain_core.documents import Document
+from langchain_core.globals import get_llm_cache
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.prompt_values import ChatPromptValue, StringPromptValue
@@ -81,9 +83,10 @@ class Submission:
 
 @dataclass
 class _Backend:
-    """Calls waiting for one backend, and what was sent to it."""
+    """Calls waiting for one backend and model, and what was sent to it."""
 
     client: ParrotClient
+    model: str
     pending: list[Call] = field(default_factory=list)
     limits: dict[str, Any] | None = None
 
@@ -102,7 +105,7 @@ class Trace:
         self._lock = threading.RLock()  # LangGraph and RunnableParallel record from several threads
         self._budgets: dict[str, int] = {}  # variable -> max_new_tokens of its call
         self.submissions: list[Submission] = []
-        self._backends: dict[tuple[str, str | None], _Backend] = {}
+        self._backends: dict[tuple[str, str | None, str], _Backend] = {}
         self._owner: dict[str, _Backend] = {}  # variable -> backend it runs on
         self._submitted: dict[str, Submission] = {}  # variable -> submission holding it
         self._values: dict[str, str] = {}
@@ -167,10 +170,16 @@ class Trace:
         return f"\x00pv{self.id}_{n}\x00"
 
     def _backend(self, model: TracedModel) -> _Backend:
+        cache = getattr(model, "cache", None)
+        if cache is True or isinstance(cache, BaseCache) or (cache is None and get_llm_cache() is not None):
+            raise CompileError(
+                "LangChain's LLM cache is on: it would store placeholders as answers. Run compiled chains "
+                "with models built with cache=False (the backend's prefix cache still applies)"
+            )
         args = model._client_args()
-        key = (model.base_url.rstrip("/"), args.get("api_key"))
+        key = (model.base_url.rstrip("/"), args.get("api_key"), model.model_name)
         if key not in self._backends:
-            self._backends[key] = _Backend(ParrotClient(model.base_url, **args))
+            self._backends[key] = _Backend(ParrotClient(model.base_url, **args), model.model_name)
         return self._backends[key]
 
     def _limits(self, backend: _Backend) -> dict[str, Any]:
@@ -237,7 +246,7 @@ class Trace:
             calls, backend.pending = backend.pending, []
             read = {name for call in calls for name in call.reads()}
             outputs = [Output(name=call.output, objective="latency") for call in calls if call.output not in read]
-            program = Program(calls=calls, outputs=outputs)
+            program = Program(calls=calls, outputs=outputs, model=backend.model)
             submission = Submission(program, backend.client.submit(program))
             self.submissions.append(submission)
             for call in calls:
@@ -245,14 +254,19 @@ class Trace:
 
     def _value(self, name: str) -> str:
         with self._lock:
-            return self._read(name)
+            self._read([name])
+            return self._values[name]
 
-    def _read(self, name: str) -> str:
-        if name not in self._values:
-            if name not in self._submitted:
-                self.flush()
-            self._values[name] = self._submitted[name].handle.get(name)
-        return self._values[name]
+    def _read(self, names: list[str]) -> None:
+        """Fetch the values of ``names`` not known yet: one request per program holding them."""
+        missing = [name for name in dict.fromkeys(names) if name not in self._values]
+        if any(name not in self._submitted for name in missing):
+            self._flush()
+        by_submission: dict[int, list[str]] = {}
+        for name in missing:
+            by_submission.setdefault(id(self._submitted[name]), []).append(name)
+        for group in by_submission.values():
+            self._values.update(self._submitted[group[0]].handle.get_many(group))
 
     def resolve(self, value: Any) -> Any:
         """``value`` with every placeholder replaced by its variable's value.
@@ -285,6 +299,7 @@ class Trace:
             )
 
         with self._lock:
+            self._read([self._name_of(match) for match in _placeholders(value)])
             return _map_strings(value, text, message)
 
     def count_tokens(self, text: str, exact: Callable[[str], int]) -> int | DeferredTokenCount:
@@ -401,11 +416,14 @@ _COMPARISONS: dict[str, Callable[[int, int], bool]] = {
 def holds_placeholder(value: Any) -> bool:
     """True if ``value`` (strings, messages, documents, prompt values, containers) holds a
     placeholder of a trace."""
-    found = False
+    return bool(_placeholders(value))
+
+
+def _placeholders(value: Any) -> list[re.Match[str]]:
+    found: list[re.Match[str]] = []
 
     def note(text: str) -> str:
-        nonlocal found
-        found = found or bool(_PLACEHOLDER.search(text))
+        found.extend(_PLACEHOLDER.finditer(text))
         return text
 
     _map_strings(value, note)

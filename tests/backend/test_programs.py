@@ -147,3 +147,24 @@ def test_calls_sharing_a_prefix_hit_the_engine_cache(client) -> None:
     assert first.name == "one"
     # The second call's prompt starts with the first one's: the engine serves it from its cache.
     assert records["call_1"]["cached_tokens"] >= 16
+
+
+def test_several_values_in_one_read(client, backend) -> None:
+    p = ProgramBuilder()
+    p.input("doc", "Parrots nest in tree holes.")
+    first = p.call("One word for {doc}", output="first", max_new_tokens=3, **GREEDY)
+    second = p.call("Another for {first}", output="second", max_new_tokens=3, **GREEDY)
+    run = client.submit(p)
+    values = run.get_many([first, second, "doc"])
+    assert values == {"first": run.get(first), "second": run.get(second), "doc": "Parrots nest in tree holes."}
+    url = f"{backend.url}/v1/programs/{run.id}/values"
+    missing = httpx.get(url, params={"names": ["first", "nope"]})
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]
+    assert httpx.get(url).status_code == 422  # names are required
+    slow = ProgramBuilder()
+    slow.input("x", "go")
+    slow.call("{x}", output="long", max_new_tokens=400, **GREEDY)
+    slow_run = client.submit(slow)
+    late = httpx.get(f"{backend.url}/v1/programs/{slow_run.id}/values", params={"names": ["long"], "timeout": 0.05})
+    assert late.status_code == 408
+    slow_run.cancel()

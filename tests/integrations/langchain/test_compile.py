@@ -11,6 +11,7 @@ from operator import itemgetter
 
 import httpx
 import pytest
+from langchain_core.caches import InMemoryCache
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import JsonOutputParser, StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
@@ -191,12 +192,21 @@ def test_errors_are_clear(backend, llm) -> None:
         compile(PromptTemplate.from_template("Hi {x}") | llm.bind(max_tokens=100_000)).invoke({"x": 1})
     with pytest.raises(NotFoundError, match="not served here"):
         ChatParrot(base_url=backend.url, model="gpt-17").invoke("hi")
+    with pytest.raises(NotFoundError, match="'gpt-17' is not served here"):
+        ParrotLLM(base_url=backend.url, model="gpt-17").invoke("hi")
+    with pytest.raises(NotFoundError, match="'gpt-17' is not served here"):
+        compile(PromptTemplate.from_template("Hi {x}") | ParrotLLM(base_url=backend.url, model="gpt-17")).invoke(
+            {"x": 1}
+        )
     slow = ParrotLLM(base_url=backend.url, max_tokens=400, ignore_eos=True, timeout=0.2)
     with pytest.raises(ReadTimeoutError, match="did not answer in time"):
         compile(PromptTemplate.from_template("Go {x}") | slow).invoke({"x": 1})
     # An engine-side failure of a call surfaces as the call's error, naming it.
     with pytest.raises(CallFailedError, match="c0"):  # longer than the engine's context
         compile(PromptTemplate.from_template("{x}") | llm.bind(max_tokens=8)).invoke({"x": "word " * 3000})
+    cached = ParrotLLM(base_url=backend.url, max_tokens=2, cache=InMemoryCache())
+    with pytest.raises(CompileError, match="LLM cache is on"):
+        compile(PromptTemplate.from_template("Hi {x}") | cached).invoke({"x": 1})
     # A chain that keeps an output from one run and feeds it to another is refused, not garbled.
     compiled = compile(PromptTemplate.from_template("Say {x}") | llm)
     leaked: list[str] = []
