@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import httpx
+from langchain_core.caches import BaseCache
+from langchain_core.globals import get_llm_cache
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from parrot_backend.errors import InvalidRequestError
 from parrot_integrations.client import backend_errors, raise_for_response
-from parrot_integrations.langchain.tracing import active_trace
+from parrot_integrations.tracing import CompileError, active_trace
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -89,6 +91,15 @@ class ParrotSettings(BaseModel):
         kw = self._transport_kwargs()
         transport = httpx.AsyncHTTPTransport(retries=kw.pop("transport_retries"))
         return httpx.AsyncClient(transport=transport, **kw)
+
+    def _check_traceable(self) -> None:
+        """Compiled runs defer calls; LangChain's LLM cache would store their placeholders as answers."""
+        cache = getattr(self, "cache", None)  # a field of LangChain's base classes
+        if cache is True or isinstance(cache, BaseCache) or (cache is None and get_llm_cache() is not None):
+            raise CompileError(
+                "LangChain's LLM cache is on: it would store placeholders as answers. Run compiled chains "
+                "with models built with cache=False (the backend's prefix cache still applies)"
+            )
 
     def get_token_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` by the tokenizer of the model the backend serves.

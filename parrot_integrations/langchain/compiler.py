@@ -54,7 +54,8 @@ from langchain_core.runnables.passthrough import RunnableAssign, RunnablePick
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from parrot_integrations.langchain._base import ParrotSettings
-from parrot_integrations.langchain.tracing import Trace, holds_placeholder, suspended
+from parrot_integrations.langchain.tracing import resolve
+from parrot_integrations.tracing import Trace, holds_placeholder, suspended
 
 logger = logging.getLogger(__name__)
 _TEXT_ONLY = "parrot:text-only"
@@ -202,7 +203,7 @@ class CompiledChain(RunnableSerializable[Any, Any]):
             resolved = [
                 result
                 if isinstance(result, Exception)
-                else await walker.attempt(walker.blocking, return_exceptions, trace.resolve, result)
+                else await walker.attempt(walker.blocking, return_exceptions, resolve, trace, result)
                 for result in results
             ]
             held = await walker.blocking(trace.token_counts_held)
@@ -288,7 +289,7 @@ class _Walker:
             self.chain._log_once(node, reason)
             self.report.splits.append(f"{_name(node)}: {reason}")
         with suspended():
-            resolved = await self.blocking(self.trace.resolve, value)
+            resolved = await self.blocking(resolve, self.trace, value)
             return await self.invoke(node, resolved)
 
     async def invoke(self, node: Runnable[Any, Any], value: Any) -> Any:

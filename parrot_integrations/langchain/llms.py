@@ -23,7 +23,7 @@ from parrot_backend.program.model import Call, Output, Program, Ref
 from parrot_backend.program.sampling import SamplingParams
 from parrot_integrations.client import AsyncParrotClient, ParrotClient, backend_errors, raise_for_response, sse_events
 from parrot_integrations.langchain._base import ParrotSettings, validated
-from parrot_integrations.langchain.tracing import active_trace
+from parrot_integrations.tracing import active_trace
 
 
 class ParrotLLM(ParrotSettings, BaseLLM):

@@ -17,7 +17,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from parrot_integrations.langchain import ParrotLLM, capture, compile
-from parrot_integrations.langchain.tracing import DeferredTokenCount
+from parrot_integrations.tracing import DeferredTokenCount
 from tests.integrations.langchain.test_compile import submitted
 
 DOCS = [
