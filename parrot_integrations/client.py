@@ -26,9 +26,10 @@ import string
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from parrot_backend.errors import (
     AuthenticationError,
@@ -47,6 +48,8 @@ from parrot_backend.errors import (
 )
 from parrot_backend.program.model import Call, Message, Objective, Output, Program, Ref, Segment, Text
 from parrot_backend.program.sampling import SamplingParams
+
+M = TypeVar("M", bound=BaseModel)
 
 _ERRORS_BY_STATUS: dict[int, type[ParrotError]] = {
     400: InvalidRequestError,
@@ -84,6 +87,15 @@ def sse_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             error = event["error"]
             raise _ERRORS_BY_STATUS.get(error.get("code", 500), ParrotError)(error.get("message", str(error)))
         yield event
+
+
+def validated(model: type[M], params: dict[str, Any], who: str) -> M:
+    """``params`` as ``model``, or :class:`InvalidRequestError` naming each problem."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as error:
+        details = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
+        raise InvalidRequestError(f"{who}: {details}") from error
 
 
 @contextmanager
@@ -253,14 +265,16 @@ class ParrotClient(_BaseClient):
 
     def stream(self, program_id: str, name: str) -> Iterator[str]:
         """A variable's text as it is produced."""
-        path = self._variable_path(program_id, name)
-        with backend_errors(self.base_url), self._http.stream("GET", path, params={"stream": "true"}) as response:
+        for event in self._events("GET", self._variable_path(program_id, name), params={"stream": "true"}):
+            if event.get("delta"):
+                yield event["delta"]
+
+    def _events(self, method: str, path: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        with backend_errors(self.base_url), self._http.stream(method, path, **kwargs) as response:
             if response.status_code >= 400:
                 response.read()
                 raise_for_response(response)
-            for event in sse_events(response.iter_lines()):
-                if event.get("delta"):
-                    yield event["delta"]
+            yield from sse_events(response.iter_lines())
 
     def status(self, program_id: str) -> dict[str, Any]:
         """Status and per-call timeline."""
@@ -276,6 +290,18 @@ class ParrotClient(_BaseClient):
     def limits(self) -> dict[str, Any]:
         """What one program may ask for on this backend (``max_new_tokens``, ``max_calls``, ...)."""
         return self._send("GET", "/v1/limits")
+
+    def models(self) -> dict[str, int | None]:
+        """The model names requests may give, with their context length where known."""
+        return {m["id"]: m.get("max_model_len") for m in self._send("GET", "/v1/models")["data"]}
+
+    def openai(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One call through an OpenAI route (``/v1/completions``, ``/v1/chat/completions``)."""
+        return self._send("POST", path, json=payload)
+
+    def openai_stream(self, path: str, payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The events of a streamed call through an OpenAI route (``"stream": true`` is added)."""
+        return self._events("POST", path, json={**payload, "stream": True})
 
     def run(self, program: Program | ProgramBuilder) -> dict[str, str]:
         """Submit and wait for every declared output (every call output if none is declared)."""
@@ -343,16 +369,19 @@ class AsyncParrotClient(_BaseClient):
         return (await self._send("GET", f"/v1/programs/{program_id}/values", params=params))["values"]
 
     async def stream(self, program_id: str, name: str) -> AsyncIterator[str]:
-        path = self._variable_path(program_id, name)
+        async for event in self._events("GET", self._variable_path(program_id, name), params={"stream": "true"}):
+            if event.get("delta"):
+                yield event["delta"]
+
+    async def _events(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
         with backend_errors(self.base_url):
-            async with self._http.stream("GET", path, params={"stream": "true"}) as response:
+            async with self._http.stream(method, path, **kwargs) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise_for_response(response)
                 async for line in response.aiter_lines():
                     for event in sse_events([line]):
-                        if event.get("delta"):
-                            yield event["delta"]
+                        yield event
 
     async def status(self, program_id: str) -> dict[str, Any]:
         return await self._send("GET", f"/v1/programs/{program_id}")
@@ -365,6 +394,12 @@ class AsyncParrotClient(_BaseClient):
 
     async def limits(self) -> dict[str, Any]:
         return await self._send("GET", "/v1/limits")
+
+    async def openai(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._send("POST", path, json=payload)
+
+    def openai_stream(self, path: str, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        return self._events("POST", path, json={**payload, "stream": True})
 
     async def run(self, program: Program | ProgramBuilder) -> dict[str, str]:
         built = program.build() if isinstance(program, ProgramBuilder) else program

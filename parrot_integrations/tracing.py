@@ -97,10 +97,10 @@ class Trace:
     real one (submitting what is pending and waiting for the values it needs).
     """
 
-    def __init__(self, *, exact_token_counts: bool = False) -> None:
+    def __init__(self, *, exact: bool = False) -> None:
         self.id = uuid.uuid4().hex[:8]
-        self.exact_token_counts = exact_token_counts
-        self.token_counts: list[DeferredTokenCount] = []
+        self.exact = exact  # decisions on output lengths wait for the outputs, never estimate them
+        self.estimates: list[Estimate] = []
         self._lock = threading.RLock()  # LangGraph and RunnableParallel record from several threads
         self._budgets: dict[str, int] = {}  # variable -> max_new_tokens of its call
         self.submissions: list[Submission] = []
@@ -294,7 +294,7 @@ class Trace:
         """The token count of ``text`` (``exact`` counts real text). While ``text`` holds outputs
         not yet generated, a :class:`DeferredTokenCount` that answers comparisons from bounds
         (each output at most its ``max_new_tokens``) without waiting for them when it can."""
-        if self.exact_token_counts or not holds_placeholder(text):
+        if self.exact or not holds_placeholder(text):
             return exact(self.resolve(text))
         names = [self._name_of(match) for match in _PLACEHOLDER.finditer(text)]
         static = exact(_PLACEHOLDER.sub("", text))
@@ -304,12 +304,23 @@ class Trace:
             high=static + sum(self._budgets[name] for name in names) + slack,
             exact=lambda: exact(self.resolve(text)),
         )
-        self.token_counts.append(count)
+        self.estimates.append(count)
         return count
 
-    def token_counts_held(self) -> bool:
-        """True if every comparison answered from bounds gave what the real count gives."""
-        return all(count.held() for count in self.token_counts)
+    def fill(self, text: str, filler: Callable[[int], str]) -> str:
+        """``text`` with each placeholder replaced by ``filler(max_new_tokens of its call)``: a
+        stand-in as long as the output may be, for decisions taken before the outputs exist."""
+        return _PLACEHOLDER.sub(lambda m: filler(self._budgets[self._name_of(m)]), text)
+
+    def outputs(self) -> list[str]:
+        """The value of every call recorded so far (submitting what is pending)."""
+        with self._lock:
+            self._read(list(self._owner))
+            return [self._values[name] for name in self._owner]
+
+    def estimates_held(self) -> bool:
+        """True if every decision taken on estimated lengths is the one the real outputs give."""
+        return all(estimate.held() for estimate in self.estimates)
 
     def _record(self, name: str) -> dict[str, Any]:
         submission = self._submitted[name]
@@ -324,6 +335,14 @@ class Trace:
             lines.append(f"program {i + 1} ({submission.handle.id}): {len(submission.program.calls)} calls")
             lines.extend(f"  {_describe_call(call)}" for call in submission.program.calls)
         return lines
+
+
+class Estimate(Protocol):
+    """A decision taken before the outputs it depends on existed, checked once they do."""
+
+    def held(self) -> bool:
+        """True if the real outputs lead to the same decision."""
+        ...
 
 
 class DeferredTokenCount:

@@ -145,13 +145,16 @@ def create_app(settings: Settings) -> FastAPI:
         # engines that isolate namespaced requests (the embedded one) then keep caching.
         return tenant if settings.api_keys else None
 
-    def served_models() -> list[str]:
-        return [DEFAULT_MODEL, *pool.model_names()]
+    def served_models() -> dict[str, int | None]:
+        """Model names with their context length; ``parrot`` stands for any, with the smallest."""
+        models = pool.models()
+        lengths = [length for length in models.values() if length is not None]
+        return {DEFAULT_MODEL: min(lengths) if lengths else None, **models}
 
     def check_model(model: str | None) -> None:
         if model is not None and model not in served_models():
             raise NotFoundError(
-                f"model {model!r} is not served here; use one of {served_models()} "
+                f"model {model!r} is not served here; use one of {list(served_models())} "
                 f"({DEFAULT_MODEL!r} means the model the engines serve)"
             )
 
@@ -266,7 +269,10 @@ def create_app(settings: Settings) -> FastAPI:
         """The model names requests may give: ``parrot`` (whatever the engines serve) and theirs."""
         return {
             "object": "list",
-            "data": [{"id": name, "object": "model", "owned_by": "parrot"} for name in served_models()],
+            "data": [
+                {"id": name, "object": "model", "owned_by": "parrot", "max_model_len": length}
+                for name, length in served_models().items()
+            ],
         }
 
     async def _single_call(

@@ -221,15 +221,17 @@ async def detect_kind(url: str, timeout: float = 5.0) -> EngineKind:
     return "openai"
 
 
-async def served_model(url: str, api_key: str | None = None, timeout: float = 5.0) -> str | None:
-    """The first model an OpenAI-compatible server lists (vLLM refuses requests for other names)."""
+async def served_model(url: str, api_key: str | None = None, timeout: float = 5.0) -> dict[str, Any]:
+    """The first model an OpenAI-compatible server lists (vLLM refuses requests for other names):
+    its ``id`` and, where the server says (vLLM, SGLang, the embedded engine), ``max_model_len``.
+    Empty if the server lists none."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout, headers=headers) as client:
             models = (await client.get("/v1/models")).json().get("data") or []
     except (httpx.HTTPError, ValueError):
-        return None
-    return models[0].get("id") if models and isinstance(models[0], dict) else None
+        return {}
+    return models[0] if models and isinstance(models[0], dict) else {}
 
 
 def make_engine(url: str, kind: EngineKind, *, model: str | None = None, api_key: str | None = None) -> OpenAIEngine:

@@ -34,6 +34,7 @@ class EngineEntry:
     in_flight: int = 0
     served: int = 0
     failures: int = 0
+    max_model_len: int | None = None  # the model's context length, where the engine reports it
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     def view(self) -> EngineView:
@@ -88,12 +89,13 @@ class EnginePool:
         if any(entry.engine.url == url and not entry.draining for entry in self._entries.values()):
             raise EngineError(f"{url} is already registered")
         kind = kind or await detect_kind(url)
-        model = model or await served_model(url, api_key)
-        engine = make_engine(url, kind, model=model, api_key=api_key)
+        listed = await served_model(url, api_key)
+        engine = make_engine(url, kind, model=model or listed.get("id"), api_key=api_key)
         if not await engine.healthy():
             await engine.aclose()
             raise EngineError(f"{url} does not answer its health check; is the engine running?")
-        entry = EngineEntry(id=f"engine-{next(self._ids)}", engine=engine)
+        length = listed.get("max_model_len")
+        entry = EngineEntry(id=f"engine-{next(self._ids)}", engine=engine, max_model_len=length)
         entry.idle.set()
         self._entries[entry.id] = entry
         logger.info("engine %s added: %s (%s)", entry.id, url, kind)
@@ -117,9 +119,16 @@ class EnginePool:
     def entries(self) -> list[EngineEntry]:
         return list(self._entries.values())
 
-    def model_names(self) -> list[str]:
-        """The names of the models the engines serve (as they report them), without repeats."""
-        return list(dict.fromkeys(name for e in self._entries.values() if (name := getattr(e.engine, "model", None))))
+    def models(self) -> dict[str, int | None]:
+        """The models the engines serve (as they report them), with the smallest context length
+        reported for each (None where no engine says)."""
+        served: dict[str, int | None] = {}
+        for entry in self._entries.values():
+            name = getattr(entry.engine, "model", None)
+            if name:
+                lengths = [n for n in (served.get(name), entry.max_model_len) if n is not None]
+                served[name] = min(lengths) if lengths else None
+        return served
 
     # ------------------------------------------------------------ health
 

@@ -3,19 +3,16 @@ token counting by the served model's tokenizer (through the backend's ``/v1/toke
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from langchain_core.caches import BaseCache
 from langchain_core.globals import get_llm_cache
 from langchain_core.utils import from_env, secret_from_env
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from parrot_backend.errors import InvalidRequestError
 from parrot_integrations.client import backend_errors, raise_for_response
 from parrot_integrations.tracing import CompileError, active_trace
-
-M = TypeVar("M", bound=BaseModel)
 
 
 class ParrotSettings(BaseModel):
@@ -127,15 +124,6 @@ class ParrotSettings(BaseModel):
             body = trace.resolve(body)
         with self._client() as client:
             return _post(client, "/v1/tokenize", body)["tokens"]
-
-
-def validated(model: type[M], params: dict[str, Any], who: str) -> M:
-    """``params`` as ``model``, or :class:`InvalidRequestError` naming each problem."""
-    try:
-        return model.model_validate(params)
-    except ValidationError as error:
-        details = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
-        raise InvalidRequestError(f"{who}: {details}") from error
 
 
 def _post(client: httpx.Client, path: str, payload: dict[str, Any]) -> dict[str, Any]:

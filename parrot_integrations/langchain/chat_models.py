@@ -25,8 +25,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from parrot_backend.engines.openai_api import ChatCompletionRequest
 from parrot_backend.errors import InvalidRequestError
 from parrot_backend.program.sampling import SamplingParams
-from parrot_integrations.client import backend_errors, raise_for_response, sse_events
-from parrot_integrations.langchain._base import ParrotSettings, _apost, _post, validated
+from parrot_integrations.client import backend_errors, raise_for_response, sse_events, validated
+from parrot_integrations.langchain._base import ParrotSettings, _apost, _post
 from parrot_integrations.tracing import active_trace
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "user": "user", "assistant": "assistant"}

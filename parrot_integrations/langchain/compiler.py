@@ -180,11 +180,11 @@ class CompiledChain(RunnableSerializable[Any, Any]):
     async def _run(
         self, inputs: list[Any], config: RunnableConfig, *, return_exceptions: bool, use_async: bool
     ) -> list[Any]:
-        results, held = await self._traced(inputs, config, return_exceptions, use_async, exact_token_counts=False)
+        results, held = await self._traced(inputs, config, return_exceptions, use_async, exact=False)
         if not held:
             # A token count answered from bounds was wrong: run again, waiting for real counts.
             logger.info("Parrot reruns the chain with exact token counts (an estimate did not hold)")
-            results, _ = await self._traced(inputs, config, return_exceptions, use_async, exact_token_counts=True)
+            results, _ = await self._traced(inputs, config, return_exceptions, use_async, exact=True)
         return results
 
     async def _traced(
@@ -194,10 +194,10 @@ class CompiledChain(RunnableSerializable[Any, Any]):
         return_exceptions: bool,
         use_async: bool,
         *,
-        exact_token_counts: bool,
+        exact: bool,
     ) -> tuple[list[Any], bool]:
         report = _Report()
-        with Trace(exact_token_counts=exact_token_counts) as trace:
+        with Trace(exact=exact) as trace:
             walker = _Walker(trace, config, report, self, use_async)
             results = [await walker.attempt(walker.walk, return_exceptions, self.runnable, value) for value in inputs]
             resolved = [
@@ -206,7 +206,7 @@ class CompiledChain(RunnableSerializable[Any, Any]):
                 else await walker.attempt(walker.blocking, return_exceptions, resolve, trace, result)
                 for result in results
             ]
-            held = await walker.blocking(trace.token_counts_held)
+            held = await walker.blocking(trace.estimates_held)
             report.submissions, report.programs = len(trace.submissions), trace.describe()
         self._last = report
         return resolved, held

@@ -21,8 +21,15 @@ from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 
 from parrot_backend.program.model import Call, Output, Program, Ref
 from parrot_backend.program.sampling import SamplingParams
-from parrot_integrations.client import AsyncParrotClient, ParrotClient, backend_errors, raise_for_response, sse_events
-from parrot_integrations.langchain._base import ParrotSettings, validated
+from parrot_integrations.client import (
+    AsyncParrotClient,
+    ParrotClient,
+    backend_errors,
+    raise_for_response,
+    sse_events,
+    validated,
+)
+from parrot_integrations.langchain._base import ParrotSettings
 from parrot_integrations.tracing import active_trace
 
 
