@@ -64,6 +64,7 @@ class Parrot(LLM):
     additional_kwargs: dict[str, Any] = Field(default_factory=dict, description="Sent with every call.")
 
     _served_context: int | None = PrivateAttr(default=None)
+    _token_ids: dict[str, list[int]] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def class_name(cls) -> str:
@@ -88,6 +89,17 @@ class Parrot(LLM):
             with self._client() as client:
                 self._served_context = client.models().get(self.model) or DEFAULT_CONTEXT_WINDOW
         return self._served_context
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids by the served model's tokenizer (through the backend). LlamaIndex sizes prompts
+        with tiktoken unless told otherwise; ``Settings.tokenizer = llm.tokenize`` makes it pack
+        prompts to the context length the model really has."""
+        if text not in self._token_ids:
+            if len(self._token_ids) > 4096:  # splitters ask again for the same pieces; keep it bounded
+                self._token_ids.clear()
+            with self._client() as client:
+                self._token_ids[text] = client.tokenize(text)
+        return self._token_ids[text]
 
     # ------------------------------------------------------------------ plumbing
 

@@ -322,6 +322,12 @@ class EmbeddedEngine:
         cache_tokens = self.config.cache_tokens
         return self.context_length if cache_tokens is None else min(self.context_length, cache_tokens)
 
+    @property
+    def max_model_len(self) -> int:
+        """The longest prompt plus output this engine serves (what ``/v1/models`` reports): the
+        request limit, less the room the loop keeps (see :meth:`check_request`)."""
+        return self.max_request_tokens - 2
+
     # ------------------------------------------------------------------ internals
 
     def check_request(self, prompt: list[int], params: SamplingParams) -> int:

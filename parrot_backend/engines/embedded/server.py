@@ -166,7 +166,7 @@ def create_app(load_engine: Callable[[], EmbeddedEngine]) -> FastAPI:
             else engine.apply_chat_template(item)
             for item in body.items()
         ]
-        return {**body.reply(tokens), "max_model_len": engine.context_length}
+        return {**body.reply(tokens), "max_model_len": engine.max_model_len}
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
@@ -180,7 +180,7 @@ def create_app(load_engine: Callable[[], EmbeddedEngine]) -> FastAPI:
                     "created": int(time.time()),
                     "owned_by": "parrot",
                     "root": str(engine.loaded.path),
-                    "max_model_len": engine.context_length,
+                    "max_model_len": engine.max_model_len,
                 }
             ],
         }

@@ -273,7 +273,14 @@ def test_tokenize_counts_what_generate_reads(client) -> None:
     text = "The quick brown fox"
     prompt_ids = generate(client, text=text, return_prompt_token_ids=True,
                           sampling_params={"max_new_tokens": 1})["prompt_token_ids"]  # fmt: skip
-    context = client.get("/server_info").json()["context_length"]
+    info = client.get("/server_info").json()
+    # The longest prompt plus output it serves: the context or the KV cache, less the loop's room.
+    context = min(info["context_length"], info["max_total_num_tokens"] or info["context_length"]) - 2
+    assert client.get("/v1/models").json()["data"][0]["max_model_len"] == context
+    too_long = client.post(
+        "/generate", json={"input_ids": [1] * (context + 1), "sampling_params": {"max_new_tokens": 1}}
+    )
+    assert too_long.status_code == 400 and f"limit of {context} tokens" in too_long.json()["error"]["message"]
     single = client.post("/tokenize", json={"prompt": text})
     assert single.status_code == 200, single.text
     assert single.json() == {"tokens": prompt_ids, "count": len(prompt_ids), "max_model_len": context}
