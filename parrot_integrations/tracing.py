@@ -191,19 +191,25 @@ class Trace:
     def _segments(self, text: str, backend: _Backend) -> list[Segment]:
         """``text`` as a template: each placeholder of a call pending on ``backend`` becomes a
         reference; any other placeholder is replaced by its value (read from the backend)."""
+        matches = list(_PLACEHOLDER.finditer(text))
+
+        def pending_here(name: str) -> bool:
+            return self._owner.get(name) is backend and name not in self._submitted
+
+        # Values read first: reading submits every backend's pending calls, this one's included,
+        # and a placeholder is a reference only if its call is still pending here afterwards.
+        self._read([name for name in map(self._name_of, matches) if not pending_here(name)])
+        self._read([name for name in map(self._name_of, matches) if not pending_here(name)])
         segments: list[Segment] = []
         position = 0
-        for match in _PLACEHOLDER.finditer(text):
+        for match in matches:
             literal = text[position : match.start()]
             position = match.end()
             self._check_intact(literal)
             if literal:
                 segments.append(Text(text=literal))
             name = self._name_of(match)
-            if self._owner.get(name) is backend and name not in self._submitted:
-                segments.append(Ref(var=name))
-            else:
-                segments.append(Text(text=self._value(name)))
+            segments.append(Ref(var=name) if pending_here(name) else Text(text=self._values[name]))
         tail = text[position:]
         self._check_intact(tail)
         if tail:

@@ -216,3 +216,18 @@ def test_errors_are_clear(backend, llm) -> None:
     with pytest.raises(CompileError, match="another Parrot trace"):
         compiled.invoke({"x": leaked[0]})
     assert compiled.invoke({"x": "fine"}) == (PromptTemplate.from_template("Say {x}") | llm).invoke({"x": "fine"})
+
+
+def test_models_of_two_names_make_two_programs_with_the_chain_s_answer(backend, llm) -> None:
+    served = [m["id"] for m in httpx.get(f"{backend.url}/v1/models").json()["data"] if m["id"] != "parrot"]
+    other = ParrotLLM(base_url=backend.url, model=served[0], max_tokens=6, temperature=0, ignore_eos=True)
+    first = PromptTemplate.from_template("Say {x}") | llm
+    chain = (
+        {"a": first}
+        | RunnablePassthrough.assign(b=PromptTemplate.from_template("Echo {a}") | other)
+        | PromptTemplate.from_template("{a} and {b}")
+        | llm
+    )
+    expected, got, compiled = run_both(backend, chain, {"x": "hi"}, programs=3)
+    assert got == expected
+    assert "program 3" in compiled.explain()  # the first call, the other model's, then the last
