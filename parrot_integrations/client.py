@@ -229,9 +229,12 @@ class _BaseClient:
 class ParrotClient(_BaseClient):
     """Synchronous client of the Parrot backend."""
 
-    def __init__(self, base_url: str | None = None, *, api_key: str | None = None, timeout: float = 600.0) -> None:
+    def __init__(
+        self, base_url: str | None = None, *, api_key: str | None = None, timeout: float = 600.0, retries: int = 0
+    ) -> None:
         super().__init__(base_url, api_key, timeout)
-        self._http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout)
+        transport = httpx.HTTPTransport(retries=retries)  # retries of failed connections
+        self._http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout, transport=transport)
 
     def __enter__(self) -> ParrotClient:
         return self
@@ -295,12 +298,12 @@ class ParrotClient(_BaseClient):
         """The model names requests may give, with their context length where known."""
         return {m["id"]: m.get("max_model_len") for m in self._send("GET", "/v1/models")["data"]}
 
-    def openai(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """One call through an OpenAI route (``/v1/completions``, ``/v1/chat/completions``)."""
+    def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST a JSON body to a route of the backend (``/v1/chat/completions``, ``/v1/tokenize``, ...)."""
         return self._send("POST", path, json=payload)
 
-    def openai_stream(self, path: str, payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """The events of a streamed call through an OpenAI route (``"stream": true`` is added)."""
+    def post_stream(self, path: str, payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The server-sent events of a streamed call (``"stream": true`` is added to the body)."""
         return self._events("POST", path, json={**payload, "stream": True})
 
     def run(self, program: Program | ProgramBuilder) -> dict[str, str]:
@@ -337,9 +340,14 @@ class ProgramRunHandle:
 class AsyncParrotClient(_BaseClient):
     """Asynchronous client of the Parrot backend (same methods as :class:`ParrotClient`)."""
 
-    def __init__(self, base_url: str | None = None, *, api_key: str | None = None, timeout: float = 600.0) -> None:
+    def __init__(
+        self, base_url: str | None = None, *, api_key: str | None = None, timeout: float = 600.0, retries: int = 0
+    ) -> None:
         super().__init__(base_url, api_key, timeout)
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=timeout)
+        transport = httpx.AsyncHTTPTransport(retries=retries)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=self.headers, timeout=timeout, transport=transport
+        )
 
     async def __aenter__(self) -> AsyncParrotClient:
         return self
@@ -395,10 +403,10 @@ class AsyncParrotClient(_BaseClient):
     async def limits(self) -> dict[str, Any]:
         return await self._send("GET", "/v1/limits")
 
-    async def openai(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._send("POST", path, json=payload)
 
-    def openai_stream(self, path: str, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    def post_stream(self, path: str, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         return self._events("POST", path, json={**payload, "stream": True})
 
     async def run(self, program: Program | ProgramBuilder) -> dict[str, str]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from langchain_core.caches import BaseCache
 from langchain_core.globals import get_llm_cache
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from parrot_integrations.client import backend_errors, raise_for_response
+from parrot_integrations.client import AsyncParrotClient, ParrotClient
 from parrot_integrations.tracing import CompileError, active_trace
 
 
@@ -66,28 +65,13 @@ class ParrotSettings(BaseModel):
     def _client_args(self) -> dict[str, Any]:
         """Arguments of :class:`~parrot_integrations.client.ParrotClient` for this model's backend."""
         key = self.api_key.get_secret_value() if self.api_key else None
-        return {"api_key": key, "timeout": self.timeout or 600.0}
+        return {"api_key": key, "timeout": self.timeout or 600.0, "retries": self.max_retries}
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"} if self.api_key else {}
+    def _client(self) -> ParrotClient:
+        return ParrotClient(self.base_url, **self._client_args())
 
-    def _transport_kwargs(self) -> dict[str, Any]:
-        return {
-            "base_url": self.base_url.rstrip("/"),
-            "headers": self._headers(),
-            "timeout": self.timeout,
-            "transport_retries": self.max_retries,
-        }
-
-    def _client(self) -> httpx.Client:
-        kw = self._transport_kwargs()
-        transport = httpx.HTTPTransport(retries=kw.pop("transport_retries"))
-        return httpx.Client(transport=transport, **kw)
-
-    def _aclient(self) -> httpx.AsyncClient:
-        kw = self._transport_kwargs()
-        transport = httpx.AsyncHTTPTransport(retries=kw.pop("transport_retries"))
-        return httpx.AsyncClient(transport=transport, **kw)
+    def _aclient(self) -> AsyncParrotClient:
+        return AsyncParrotClient(self.base_url, **self._client_args())
 
     def _check_traceable(self) -> None:
         """Compiled runs defer calls; LangChain's LLM cache would store their placeholders as answers."""
@@ -123,18 +107,4 @@ class ParrotSettings(BaseModel):
         if trace is not None:  # counting text that holds deferred outputs needs their values
             body = trace.resolve(body)
         with self._client() as client:
-            return _post(client, "/v1/tokenize", body)["tokens"]
-
-
-def _post(client: httpx.Client, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-    with backend_errors(str(client.base_url)):
-        response = client.post(path, json=payload)
-    raise_for_response(response)
-    return response.json()
-
-
-async def _apost(client: httpx.AsyncClient, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-    with backend_errors(str(client.base_url)):
-        response = await client.post(path, json=payload)
-    raise_for_response(response)
-    return response.json()
+            return client.post("/v1/tokenize", body)["tokens"]

@@ -25,8 +25,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from parrot_backend.engines.openai_api import ChatCompletionRequest
 from parrot_backend.errors import InvalidRequestError
 from parrot_backend.program.sampling import SamplingParams
-from parrot_integrations.client import backend_errors, raise_for_response, sse_events, validated
-from parrot_integrations.langchain._base import ParrotSettings, _apost, _post
+from parrot_integrations.client import validated
+from parrot_integrations.langchain._base import ParrotSettings
 from parrot_integrations.tracing import active_trace
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "user": "user", "assistant": "assistant"}
@@ -141,7 +141,7 @@ class ChatParrot(ParrotSettings, BaseChatModel):
         if trace is not None:
             return _deferred_result(trace.record_chat(self, message_dicts(messages), stop, kwargs))
         with self._client() as client:
-            response = _post(client, "/v1/chat/completions", self._payload(messages, stop, False, **kwargs))
+            response = client.post("/v1/chat/completions", self._payload(messages, stop, False, **kwargs))
         return self._result(response)
 
     async def _agenerate(
@@ -155,7 +155,7 @@ class ChatParrot(ParrotSettings, BaseChatModel):
         if trace is not None:
             return _deferred_result(trace.record_chat(self, message_dicts(messages), stop, kwargs))
         async with self._aclient() as client:
-            response = await _apost(client, "/v1/chat/completions", self._payload(messages, stop, False, **kwargs))
+            response = await client.post("/v1/chat/completions", self._payload(messages, stop, False, **kwargs))
         return self._result(response)
 
     def _stream(
@@ -171,15 +171,8 @@ class ChatParrot(ParrotSettings, BaseChatModel):
             yield ChatGenerationChunk(message=AIMessageChunk(content=placeholder, chunk_position="last"))
             return
         payload = self._payload(messages, stop, True, **kwargs)
-        with (
-            backend_errors(self.base_url),
-            self._client() as client,
-            client.stream("POST", "/v1/chat/completions", json=payload) as response,
-        ):
-            if response.status_code >= 400:
-                response.read()
-            raise_for_response(response)
-            for event in sse_events(response.iter_lines()):
+        with self._client() as client:
+            for event in client.post_stream("/v1/chat/completions", payload):
                 chunk = self._chunk(event, payload["model"])
                 if chunk is not None:
                     if run_manager:
@@ -199,21 +192,13 @@ class ChatParrot(ParrotSettings, BaseChatModel):
             yield ChatGenerationChunk(message=AIMessageChunk(content=placeholder, chunk_position="last"))
             return
         payload = self._payload(messages, stop, True, **kwargs)
-        with backend_errors(self.base_url):
-            async with (
-                self._aclient() as client,
-                client.stream("POST", "/v1/chat/completions", json=payload) as response,
-            ):
-                if response.status_code >= 400:
-                    await response.aread()
-                raise_for_response(response)
-                async for line in response.aiter_lines():
-                    for event in sse_events([line]):
-                        chunk = self._chunk(event, payload["model"])
-                        if chunk is not None:
-                            if run_manager:
-                                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                            yield chunk
+        async with self._aclient() as client:
+            async for event in client.post_stream("/v1/chat/completions", payload):
+                chunk = self._chunk(event, payload["model"])
+                if chunk is not None:
+                    if run_manager:
+                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
 
     def _chunk(self, event: dict[str, Any], model: str) -> ChatGenerationChunk | None:
         if event.get("usage"):

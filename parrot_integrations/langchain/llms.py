@@ -22,11 +22,6 @@ from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from parrot_backend.program.model import Call, Output, Program, Ref
 from parrot_backend.program.sampling import SamplingParams
 from parrot_integrations.client import (
-    AsyncParrotClient,
-    ParrotClient,
-    backend_errors,
-    raise_for_response,
-    sse_events,
     validated,
 )
 from parrot_integrations.langchain._base import ParrotSettings
@@ -91,7 +86,7 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         if trace is not None:
             return _deferred_result(trace.record_completion(self, prompts, stop, kwargs))
         program = self._program(prompts, stop, kwargs)
-        with ParrotClient(self.base_url, **self._client_args()) as client:
+        with self._client() as client:
             run = client.submit(program)
             values = run.get_many([f"o{i}" for i in range(len(prompts))])
             texts = [values[f"o{i}"] for i in range(len(prompts))]
@@ -108,7 +103,7 @@ class ParrotLLM(ParrotSettings, BaseLLM):
         if trace is not None:
             return _deferred_result(trace.record_completion(self, prompts, stop, kwargs))
         program = self._program(prompts, stop, kwargs)
-        async with AsyncParrotClient(self.base_url, **self._client_args()) as client:
+        async with self._aclient() as client:
             program_id = await client.submit(program)
             values = await client.get_many(program_id, [f"o{i}" for i in range(len(prompts))])
             texts = [values[f"o{i}"] for i in range(len(prompts))]
@@ -126,15 +121,8 @@ class ParrotLLM(ParrotSettings, BaseLLM):
             yield GenerationChunk(text=trace.record_completion(self, [prompt], stop, kwargs)[0])
             return
         payload = self._completion_payload(prompt, stop, kwargs)
-        with (
-            backend_errors(self.base_url),
-            self._client() as client,
-            client.stream("POST", "/v1/completions", json=payload) as response,
-        ):
-            if response.status_code >= 400:
-                response.read()
-            raise_for_response(response)
-            for event in sse_events(response.iter_lines()):
+        with self._client() as client:
+            for event in client.post_stream("/v1/completions", payload):
                 chunk = _chunk(event)
                 if chunk is not None:
                     if run_manager:
@@ -153,18 +141,13 @@ class ParrotLLM(ParrotSettings, BaseLLM):
             yield GenerationChunk(text=trace.record_completion(self, [prompt], stop, kwargs)[0])
             return
         payload = self._completion_payload(prompt, stop, kwargs)
-        with backend_errors(self.base_url):
-            async with self._aclient() as client, client.stream("POST", "/v1/completions", json=payload) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                raise_for_response(response)
-                async for line in response.aiter_lines():
-                    for event in sse_events([line]):
-                        chunk = _chunk(event)
-                        if chunk is not None:
-                            if run_manager:
-                                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                            yield chunk
+        async with self._aclient() as client:
+            async for event in client.post_stream("/v1/completions", payload):
+                chunk = _chunk(event)
+                if chunk is not None:
+                    if run_manager:
+                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
 
     def _completion_payload(self, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         payload = {"model": self.model_name, "prompt": prompt, **self._default_params, **kwargs, "stream": True}

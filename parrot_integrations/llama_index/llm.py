@@ -143,7 +143,7 @@ class Parrot(LLM):
         if trace is not None:
             return _chat_response(trace.record_chat(self, message_dicts(messages), None, kwargs))
         with self._client() as client:
-            body = client.openai("/v1/chat/completions", self._chat_payload(messages, kwargs))
+            body = client.post("/v1/chat/completions", self._chat_payload(messages, kwargs))
         return _chat_response(body["choices"][0]["message"]["content"] or "", body)
 
     @llm_chat_callback()
@@ -152,7 +152,7 @@ class Parrot(LLM):
         if trace is not None:
             return _chat_response(trace.record_chat(self, message_dicts(messages), None, kwargs))
         async with self._aclient() as client:
-            body = await client.openai("/v1/chat/completions", self._chat_payload(messages, kwargs))
+            body = await client.post("/v1/chat/completions", self._chat_payload(messages, kwargs))
         return _chat_response(body["choices"][0]["message"]["content"] or "", body)
 
     @llm_chat_callback()
@@ -166,7 +166,7 @@ class Parrot(LLM):
         def events() -> Generator[ChatResponse, None, None]:
             text = ""
             with self._client() as client:
-                for event in client.openai_stream("/v1/chat/completions", payload):
+                for event in client.post_stream("/v1/chat/completions", payload):
                     delta = _delta(event, "chat")
                     text += delta
                     yield _chat_response(text, event, delta=delta)
@@ -185,7 +185,7 @@ class Parrot(LLM):
                 return
             text = ""
             async with self._aclient() as client:
-                async for event in client.openai_stream("/v1/chat/completions", payload):
+                async for event in client.post_stream("/v1/chat/completions", payload):
                     delta = _delta(event, "chat")
                     text += delta
                     yield _chat_response(text, event, delta=delta)
@@ -200,7 +200,7 @@ class Parrot(LLM):
         if trace is not None:
             return CompletionResponse(text=trace.record_completion(self, [prompt], None, kwargs)[0])
         with self._client() as client:
-            body = client.openai("/v1/completions", self._completion_payload(prompt, kwargs))
+            body = client.post("/v1/completions", self._completion_payload(prompt, kwargs))
         return CompletionResponse(text=body["choices"][0]["text"], raw=body, additional_kwargs=_usage(body))
 
     @llm_completion_callback()
@@ -209,7 +209,7 @@ class Parrot(LLM):
         if trace is not None:
             return CompletionResponse(text=trace.record_completion(self, [prompt], None, kwargs)[0])
         async with self._aclient() as client:
-            body = await client.openai("/v1/completions", self._completion_payload(prompt, kwargs))
+            body = await client.post("/v1/completions", self._completion_payload(prompt, kwargs))
         return CompletionResponse(text=body["choices"][0]["text"], raw=body, additional_kwargs=_usage(body))
 
     @llm_completion_callback()
@@ -225,7 +225,7 @@ class Parrot(LLM):
         def events() -> Generator[CompletionResponse, None, None]:
             text = ""
             with self._client() as client:
-                for event in client.openai_stream("/v1/completions", payload):
+                for event in client.post_stream("/v1/completions", payload):
                     delta = _delta(event, "text")
                     text += delta
                     yield CompletionResponse(text=text, delta=delta, raw=event, additional_kwargs=_usage(event))
@@ -246,7 +246,7 @@ class Parrot(LLM):
                 return
             text = ""
             async with self._aclient() as client:
-                async for event in client.openai_stream("/v1/completions", payload):
+                async for event in client.post_stream("/v1/completions", payload):
                     delta = _delta(event, "text")
                     text += delta
                     yield CompletionResponse(text=text, delta=delta, raw=event, additional_kwargs=_usage(event))
