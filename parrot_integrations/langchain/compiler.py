@@ -158,10 +158,7 @@ class CompiledChain(RunnableSerializable[Any, Any]):
         **kwargs: Any,
     ) -> list[Any]:
         """Every input's calls in one program (per split), not one run per input."""
-        if not inputs:
-            return []
-        first = get_config_list(config, len(inputs))[0]
-        return _drive(self._run(inputs, first, return_exceptions=return_exceptions, use_async=False))
+        return _drive(self._batch(inputs, config, return_exceptions, use_async=False))
 
     async def abatch(
         self,
@@ -172,10 +169,19 @@ class CompiledChain(RunnableSerializable[Any, Any]):
         **kwargs: Any,
     ) -> list[Any]:
         """Every input's calls in one program (per split), not one run per input."""
-        if not inputs:
-            return []
-        first = get_config_list(config, len(inputs))[0]
-        return await self._run(inputs, first, return_exceptions=return_exceptions, use_async=True)
+        return await self._batch(inputs, config, return_exceptions, use_async=True)
+
+    def _batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None,
+        return_exceptions: bool,
+        *,
+        use_async: bool,
+    ) -> Coroutine[Any, Any, list[Any]]:
+        # One config for the whole run: the inputs share one trace, and so one set of callbacks.
+        first = get_config_list(config, len(inputs))[0] if inputs else RunnableConfig()
+        return self._run(inputs, first, return_exceptions=return_exceptions, use_async=use_async)
 
     async def _run(
         self, inputs: list[Any], config: RunnableConfig, *, return_exceptions: bool, use_async: bool
