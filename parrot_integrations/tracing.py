@@ -46,7 +46,6 @@ class TracedModel(Protocol):
 
     base_url: str
     model_name: str
-    timeout: float | None
 
     def _client_args(self) -> dict[str, Any]: ...
 
@@ -135,7 +134,8 @@ class Trace:
     ) -> list[str]:
         backend = self._backend(model)
         sampling = model._call_sampling(stop, kwargs)
-        return [self._add(backend, sampling, template=self._segments(prompt, backend)) for prompt in prompts]
+        names = [self._add(backend, sampling, template=self._segments(prompt, backend)) for prompt in prompts]
+        return [self._placeholder(name) for name in names]
 
     def record_chat(
         self, model: TracedModel, messages: list[dict[str, str]], stop: list[str] | None, kwargs: dict
@@ -155,18 +155,22 @@ class Trace:
             Message(role=m["role"], content=self._segments(m["content"], backend))  # type: ignore[arg-type]
             for m in messages
         ]
-        placeholder = self._add(backend, sampling, messages=converted)
-        self._chat_models[self._variable(placeholder)] = model.model_name
-        return placeholder
+        name = self._add(backend, sampling, messages=converted)
+        self._chat_models[name] = model.model_name
+        return self._placeholder(name)
 
     def _add(self, backend: _Backend, sampling: SamplingParams, **prompt: Any) -> str:
+        """Queue a call on ``backend``; return the name of the variable it writes."""
         n = self._count
         self._count += 1
         name = f"v{n}"
         backend.pending.append(Call(id=f"c{n}", output=name, sampling=sampling, **prompt))
         self._owner[name] = backend
         self._budgets[name] = sampling.max_new_tokens
-        return f"\x00pv{self.id}_{n}\x00"
+        return name
+
+    def _placeholder(self, name: str) -> str:
+        return f"\x00pv{self.id}_{name.removeprefix('v')}\x00"
 
     def _backend(self, model: TracedModel) -> _Backend:
         model._check_traceable()
@@ -182,11 +186,6 @@ class Trace:
         return backend.limits
 
     # ------------------------------------------------------------------ placeholders
-
-    def _variable(self, placeholder: str) -> str:
-        match = _PLACEHOLDER.fullmatch(placeholder)
-        assert match is not None and match.group(1) == self.id
-        return f"v{match.group(2)}"
 
     def _segments(self, text: str, backend: _Backend) -> list[Segment]:
         """``text`` as a template: each placeholder of a call pending on ``backend`` becomes a

@@ -96,7 +96,7 @@ class ParrotSettings(BaseModel):
     def get_num_tokens(self, text: str) -> int:
         """The number of tokens of ``text``. Inside a compiled run, text that holds outputs not
         generated yet gives a count that answers comparisons from bounds where it can (see
-        :class:`~parrot_integrations.langchain.tracing.DeferredTokenCount`)."""
+        :class:`~parrot_integrations.tracing.DeferredTokenCount`)."""
         trace = active_trace()
         if trace is not None:
             return trace.count_tokens(text, lambda real: len(self.get_token_ids(real)))  # type: ignore[return-value]

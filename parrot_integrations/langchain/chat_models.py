@@ -33,7 +33,7 @@ _ROLES = {"system": "system", "human": "user", "ai": "assistant", "user": "user"
 
 
 def _deferred_result(placeholder: str) -> ChatResult:
-    """The result of a call recorded by a trace: its placeholder (see :mod:`.tracing`)."""
+    """The result of a call recorded by a trace: its placeholder (see :mod:`parrot_integrations.tracing`)."""
     return ChatResult(generations=[ChatGeneration(message=AIMessage(content=placeholder))])
 
 

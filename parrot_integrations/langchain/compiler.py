@@ -8,7 +8,7 @@
     print(fast.explain())          # the program, and which nodes ran in the client and why
 
 The compiled runnable walks the chain for each input. Calls of ``ChatParrot`` / ``ParrotLLM``
-are recorded instead of sent (see :mod:`.tracing`), so a prompt filled from an earlier call's
+are recorded instead of sent (see :mod:`parrot_integrations.tracing`), so a prompt filled from an earlier call's
 output reads that call's variable, and the whole run is submitted at the end as one program.
 Nodes Parrot understands: prompt templates, Parrot models (bound arguments included),
 ``StrOutputParser``, sequences, parallel maps and dict literals, ``RunnablePassthrough`` /

@@ -157,7 +157,7 @@ class ParrotLLM(ParrotSettings, BaseLLM):
 
 
 def _deferred_result(placeholders: list[str]) -> LLMResult:
-    """The result of calls recorded by a trace: their placeholders (see :mod:`.tracing`)."""
+    """The result of calls recorded by a trace: their placeholders (see :mod:`parrot_integrations.tracing`)."""
     return LLMResult(generations=[[Generation(text=placeholder)] for placeholder in placeholders])
 
 

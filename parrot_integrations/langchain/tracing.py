@@ -7,9 +7,9 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
 from langchain_core.prompt_values import PromptValue
 
+from parrot_integrations.langchain.chat_models import usage_metadata
 from parrot_integrations.tracing import Trace, register_value_type
 
 for _type in (BaseMessage, Document, PromptValue):
@@ -28,12 +28,12 @@ def resolve(trace: Trace, value: Any) -> Any:
             return None
         content, model_name = output
         record = trace.record_of(item.content)
-        prompt, completion = record.get("prompt_tokens", 0), record.get("completion_tokens", 0)
-        usage = UsageMetadata(
-            input_tokens=prompt,
-            output_tokens=completion,
-            total_tokens=prompt + completion,
-            input_token_details={"cache_read": record.get("cached_tokens", 0)},
+        usage = usage_metadata(  # the call record, in the shape of OpenAI usage
+            {
+                "prompt_tokens": record.get("prompt_tokens", 0),
+                "completion_tokens": record.get("completion_tokens", 0),
+                "prompt_tokens_details": {"cached_tokens": record.get("cached_tokens", 0)},
+            }
         )
         metadata = {**item.response_metadata, "model_name": model_name, "finish_reason": record.get("finish_reason")}
         return item.model_copy(update={"content": content, "usage_metadata": usage, "response_metadata": metadata})
