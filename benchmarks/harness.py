@@ -3,7 +3,6 @@ on a flushed engine, and the JSON + Markdown report."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import platform
 import statistics
@@ -19,36 +18,22 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from benchmarks.suite.network import ClientNetwork
 
-class RoundTrip:
-    """Adds a delay to every request sent to one host (the simulated client-to-server round trip)."""
 
-    def __init__(self, base_url: str) -> None:
-        self.host = httpx.URL(base_url).netloc
-        self.seconds = 0.0
-
-    def install(self) -> None:
-        trip, sync, async_ = self, httpx.HTTPTransport.handle_request, httpx.AsyncHTTPTransport.handle_async_request
-
-        def handle(transport: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-            if request.url.netloc == trip.host:
-                time.sleep(trip.seconds)
-            return sync(transport, request)
-
-        async def ahandle(transport: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
-            if request.url.netloc == trip.host:
-                await asyncio.sleep(trip.seconds)
-            return await async_(transport, request)
-
-        httpx.HTTPTransport.handle_request = handle  # type: ignore[method-assign]
-        httpx.AsyncHTTPTransport.handle_async_request = ahandle  # type: ignore[method-assign]
+def round_trip(base_url: str) -> ClientNetwork:
+    """A simulated round trip (``.seconds``, 0 at first) on every request sent to ``base_url``'s host."""
+    net = ClientNetwork()
+    net.watch(base_url)
+    net.install()
+    return net
 
 
 def alternate(
     cases: dict[str, dict[str, Callable[[], str]]],
     *,
     engine_url: str,
-    trip: RoundTrip,
+    trip: ClientNetwork,
     rtt_ms: list[float],
     reps: int,
     console: Console,

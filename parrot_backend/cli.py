@@ -158,3 +158,19 @@ def demo(
     from parrot_integrations.demo import run_demo
 
     run_demo(speech, parts, part_chars, map_tokens, reduce_tokens, model)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
+def bench(ctx: typer.Context) -> None:
+    """Run the benchmark suite (from a checkout of the repository; `parrot bench --help` for its options)."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "benchmarks" / "cli.py").is_file():
+        typer.echo("Error: parrot bench runs from a checkout of the Parrot repository (benchmarks/ is not installed).")
+        raise typer.Exit(2)
+    sys.path.insert(0, str(root))
+    from benchmarks.cli import app as bench_app
+
+    bench_app(args=ctx.args, prog_name="parrot bench")

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "examples"), str(ROOT)]
 from _common import speech_chunks  # noqa: E402
 
-from benchmarks.harness import RoundTrip, alternate, report  # noqa: E402
+from benchmarks.harness import alternate, report, round_trip  # noqa: E402
 
 app = typer.Typer(add_completion=False)
 RESULTS = Path(__file__).parent / "results"
@@ -75,8 +75,7 @@ def main(
     value = {"input_documents": speech_chunks(speech, chunks, chunk_chars)}
     args = (["--model", model] if model else []) + engine_args.split()
     with EngineProcess(args) as engine, BackendProcess([engine.url]) as backend:
-        trip = RoundTrip(backend.url)
-        trip.install()
+        trip = round_trip(backend.url)
         cases = {}
         for name, build in CHAINS.items():
             chain, text_of = build(backend.url, tokens)

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "examples"), str(ROOT)]
 from llama_index_rag import SPEECHES, build_index, embedding_model  # noqa: E402
 
-from benchmarks.harness import RoundTrip, alternate, report  # noqa: E402
+from benchmarks.harness import alternate, report, round_trip  # noqa: E402
 
 app = typer.Typer(add_completion=False)
 QUESTION = "What did the president say about the finances and debts of the nation?"
@@ -67,8 +67,7 @@ def main(
                 "llama_index": lambda own=own: str(own.get_response(QUESTION, chunks)),
                 "parrot": lambda parrot=parrot: str(parrot.get_response(QUESTION, chunks)),
             }
-        trip = RoundTrip(backend.url)
-        trip.install()
+        trip = round_trip(backend.url)
         rows = alternate(cases, engine_url=engine.url, trip=trip, rtt_ms=rtt_ms, reps=reps, console=console)
     programs = {response_mode: synthesizer.last_programs for response_mode, synthesizer in synthesizers.items()}
     console.print(f"Parrot's programs per run: {programs}")

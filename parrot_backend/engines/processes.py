@@ -31,8 +31,9 @@ class ServerProcess:
 
     name = "server"
 
-    def __init__(self, *, startup_timeout: float = 300.0) -> None:
+    def __init__(self, *, startup_timeout: float = 300.0, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
+        self.env = dict(env or {})
         self.url = f"http://127.0.0.1:{self.port}"
         self._timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
@@ -51,7 +52,7 @@ class ServerProcess:
         return Path(self._log.name)
 
     def start(self) -> ServerProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self._process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=env)
         self.wait_healthy()
         return self
@@ -101,8 +102,10 @@ class EngineProcess(ServerProcess):
 
     name = "engine"
 
-    def __init__(self, args: list[str] | None = None, *, startup_timeout: float = 300.0) -> None:
-        super().__init__(startup_timeout=startup_timeout)
+    def __init__(
+        self, args: list[str] | None = None, *, startup_timeout: float = 300.0, env: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(startup_timeout=startup_timeout, env=env)
         self.args = list(args or [])
 
     def command(self) -> list[str]:
