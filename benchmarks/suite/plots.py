@@ -75,6 +75,7 @@ def gantt_plot(results: dict[str, Any], workload: str, path: Path) -> Path | Non
         ax.invert_yaxis()
         ax.set_title(f"{cell['mode']}: {len(app['calls'])} calls, {app['latency']:.2f} s, "
                      f"{app['requests']} client requests", fontsize=9)  # fmt: skip
+    axes[-1, 0].set_xlim(0, 1.02 * max(c["apps"][0]["latency"] for c in picked))
     axes[-1, 0].set_xlabel(f"seconds since the app started (round trip {rtt:.0f} ms; dashed: app done)")
     fig.suptitle(f"{workload}: one app's calls per mode")
     fig.tight_layout()
