@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from benchmarks.suite.workloads.base import Sizes
 
 app = typer.Typer(add_completion=False, help=__doc__)
 RESULTS = Path(__file__).parent / "results"
@@ -35,6 +37,9 @@ def bench(
     reps: Annotated[int, typer.Option(min=1, help="Runs of each cell; modes alternate.")] = 1,
     model: Annotated[str | None, typer.Option(help="Engine model folder (default: the profile's).")] = None,
     engine_arg: Annotated[list[str] | None, typer.Option(help="Extra argument for every engine (repeatable).")] = None,
+    size: Annotated[
+        list[str] | None, typer.Option(help="Override one of the profile's sizes, e.g. --size users=16 (repeatable).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder that receives a folder per run.")] = RESULTS,
     from_json: Annotated[Path | None, typer.Option(help="Only redraw the report and plots of a results.json.")] = None,
 ) -> None:
@@ -51,7 +56,10 @@ def bench(
     names = _check("workload", workload or list(WORKLOADS), WORKLOADS)
     modes = [Mode(m) for m in _check("mode", mode or [m.value for m in Mode], {m.value: m for m in Mode})]
     base = PROFILES[profile]
-    chosen = replace(base, engines=engines or base.engines, engine_args=[*base.engine_args, *(engine_arg or [])])
+    chosen = replace(
+        base, engines=engines or base.engines, engine_args=[*base.engine_args, *(engine_arg or [])],
+        sizes=_sizes(base.sizes, size or []),
+    )  # fmt: skip
     model_dir = Path(model) if model else _random_model(chosen.random_model, console)
     from benchmarks.suite.suite import run_suite
 
@@ -67,6 +75,22 @@ def _check(what: str, given: list[str], known: dict) -> list[str]:
     if unknown:
         raise typer.BadParameter(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(known)}")
     return given
+
+
+def _sizes(sizes: Sizes, overrides: list[str]) -> Sizes:
+    """The profile's sizes with ``name=value`` overrides, each checked against the field's type."""
+    known = {f.name: f.type for f in fields(sizes)}
+    changes: dict[str, int | float] = {}
+    for item in overrides:
+        name, _, value = item.partition("=")
+        if name not in known or not value:
+            raise typer.BadParameter(f"--size takes name=value with a name among {', '.join(known)}; got {item!r}")
+        cast = float if known[name] in (float, "float") else int
+        try:
+            changes[name] = cast(value)
+        except ValueError:
+            raise typer.BadParameter(f"--size {name} needs a {cast.__name__}, got {value!r}") from None
+    return replace(sizes, **changes)
 
 
 def _random_model(shape: dict[str, int] | None, console: Console) -> Path | None:

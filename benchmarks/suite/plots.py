@@ -69,6 +69,8 @@ def gantt_plot(results: dict[str, Any], workload: str, path: Path) -> Path | Non
         app = cell["apps"][0]
         for i, call in enumerate(app["calls"]):
             ax.barh(i, call["end"] - call["start"], left=call["start"], height=0.7, color=COLORS.get(cell["mode"]))
+            if call.get("engine"):  # where the backend placed the call
+                ax.text(call["end"], i, f" {call['engine']}", va="center", fontsize=7)
         ax.axvline(app["latency"], color="black", linestyle="--", linewidth=1)
         ax.set_ylabel(cell["mode"])
         ax.set_yticks([])

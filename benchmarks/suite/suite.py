@@ -52,6 +52,11 @@ async def run_suite(
                             progress.update(task, description=f"{name} {mode} {rtt:.0f} ms #{rep + 1}")
                             cell = await run_cell(cluster, net, workload, mode, profile.sizes, rtt, rep)
                             cells.append(cell)
+                            latencies = sorted(app.latency for app in cell.apps)
+                            console.log(
+                                f"{name} {mode} {rtt:.0f} ms #{rep + 1}: {len(latencies)} apps, "
+                                f"median {latencies[len(latencies) // 2]:.2f} s, makespan {cell.makespan:.1f} s"
+                            )
                             if name not in analysis and mode is not Mode.parrot:
                                 progress.update(task, description=f"{name}: critical path and ideal prefill")
                                 analysis[name] = _analyse(cluster, net, workload, cell)
