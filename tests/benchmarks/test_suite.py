@@ -55,9 +55,7 @@ def test_every_mode_completes_every_app_with_the_baselines_text(results: dict) -
 
 def test_the_round_trip_and_the_client_requests_are_counted(results: dict) -> None:
     def cell(workload: str, mode: str, rtt: float) -> dict:
-        (found,) = [
-            c for c in results["cells"] if (c["workload"], c["mode"], c["rtt_ms"]) == (workload, mode, rtt)
-        ]
+        (found,) = [c for c in results["cells"] if (c["workload"], c["mode"], c["rtt_ms"]) == (workload, mode, rtt)]
         return found
 
     # multi_agent with 2 modules: 1 + 2 + 2 + 1 calls, one request each without Parrot.
