@@ -1,0 +1,1 @@
+"""The benchmark suite behind `parrot bench`: workloads, modes, the run, its analysis and report."""
