@@ -60,6 +60,11 @@ def bench(
         base, engines=engines or base.engines, engine_args=[*base.engine_args, *(engine_arg or [])],
         sizes=_sizes(base.sizes, size or []),
     )  # fmt: skip
+    for name in names:  # inputs the sizes cannot fill fail here, before any engine starts
+        try:
+            WORKLOADS[name].arrivals(chosen.sizes)
+        except ValueError as error:
+            raise typer.BadParameter(f"{name}: {error}") from None
     model_dir = Path(model) if model else _random_model(chosen.random_model, console)
     from benchmarks.suite.suite import run_suite
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 from contextlib import ExitStack
 from enum import StrEnum
+from functools import cached_property
 from types import TracebackType
 
 import httpx
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
 
 from benchmarks.suite.workloads import ChatFactory
 from parrot_backend.engines.processes import BackendProcess, EngineProcess, RouterProcess, ServerProcess
@@ -59,8 +61,9 @@ class Cluster:
     ) -> None:
         self._stack.close()
 
-    @property
+    @cached_property
     def model_name(self) -> str:
+        """The engines' model, as they name it (asked once)."""
         return str(httpx.get(f"{self.engines[0].url}/v1/models", timeout=30).json()["data"][0]["id"])
 
     def chat(self, mode: Mode) -> ChatFactory:
@@ -80,6 +83,15 @@ class Cluster:
             )  # fmt: skip
 
         return build
+
+    @staticmethod
+    def runnable(mode: Mode, app: Runnable) -> Runnable:
+        """``app`` as ``mode`` runs it: compiled into Parrot programs in ``parrot``, as written otherwise."""
+        if mode is not Mode.parrot:
+            return app
+        from parrot_integrations.langchain import compile
+
+        return compile(app)
 
     def flush(self) -> None:
         """Empty every engine's prefix cache (and the routers' view of it)."""

@@ -107,11 +107,7 @@ async def run_cell(
 
 def _apps(cluster: Cluster, workload: Workload, mode: Mode, sizes: Sizes) -> dict[str, App]:
     apps = workload.apps(cluster.chat(mode), sizes)
-    if mode is not Mode.parrot:
-        return apps
-    from parrot_integrations.langchain import compile
-
-    return {kind: App(compile(app.runnable), app.text, app.parts) for kind, app in apps.items()}
+    return {kind: App(cluster.runnable(mode, app.runnable), app.text, app.parts) for kind, app in apps.items()}
 
 
 def _spans(cluster: Cluster, mode: Mode, requests: list[Request], began: float) -> list[Span]:
@@ -129,10 +125,10 @@ def _spans(cluster: Cluster, mode: Mode, requests: list[Request], began: float) 
     return sorted(spans, key=lambda span: span.start)
 
 
-def chat_calls(net_log: list[Request], app: int) -> list[tuple[dict[str, Any], Call]]:
-    """The chat requests one app sent (in order) with their prompt text and output."""
+def chat_calls(requests: list[Request]) -> list[tuple[dict[str, Any], Call]]:
+    """The chat requests among one app's ``requests`` (in order) with their prompt text and output."""
     calls = []
-    for request in sorted((r for r in net_log if r.app == app), key=lambda r: r.sent):
+    for request in sorted(requests, key=lambda r: r.sent):
         if request.path.endswith("/chat/completions") and request.body and request.reply:
             prompt = "\n".join(str(m.get("content", "")) for m in request.body.get("messages", []))
             output = str(request.reply["choices"][0]["message"].get("content") or "")

