@@ -31,7 +31,14 @@ def bench(
         list[str] | None,
         typer.Option(help="Workload (repeatable): chain, map_reduce, shared_prompt, multi_agent, mixed. Default: all."),
     ] = None,
-    mode: Annotated[list[str] | None, typer.Option(help="Mode (repeatable): baseline, router, parrot.")] = None,
+    mode: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Mode (repeatable): baseline, router, parrot, or an ablation parrot-no-POLICY "
+            "(affinity, warmup, task_groups, objectives). Default: baseline, router, parrot."
+        ),
+    ] = None,
+    ablate: Annotated[bool, typer.Option(help="Also run parrot with each scheduler policy switched off.")] = False,
     engines: Annotated[int | None, typer.Option(help="Engines to start (default: the profile's).")] = None,
     rtt_ms: Annotated[list[float] | None, typer.Option(help="Simulated client round trip, ms (repeatable).")] = None,
     reps: Annotated[int, typer.Option(min=1, help="Runs of each cell; modes alternate.")] = 1,
@@ -54,7 +61,10 @@ def bench(
         return
     _check("profile", [profile], PROFILES)
     names = _check("workload", workload or list(WORKLOADS), WORKLOADS)
-    modes = [Mode(m) for m in _check("mode", mode or [m.value for m in Mode], {m.value: m for m in Mode})]
+    modes = [
+        Mode(m) for m in _check("mode", mode or [m.value for m in Mode if not m.disabled], {m.value: m for m in Mode})
+    ]
+    modes += [m for m in Mode.ablations() if ablate and m not in modes]
     base = PROFILES[profile]
     chosen = replace(
         base, engines=engines or base.engines, engine_args=[*base.engine_args, *(engine_arg or [])],

@@ -109,13 +109,26 @@ def serve(
     max_fan_out: Annotated[int, typer.Option(help="Calls reading one variable.")] = 256,
     max_new_tokens: Annotated[int, typer.Option(help="max_new_tokens of one call.")] = 4096,
     max_programs: Annotated[int, typer.Option(help="Programs running at once per tenant.")] = 64,
+    disable: Annotated[
+        list[str] | None,
+        typer.Option(help="Switch a scheduler policy off (repeatable): affinity, warmup, task_groups, objectives."),
+    ] = None,
+    slack: Annotated[
+        int | None, typer.Option(help="Calls a prefix's engine may run beyond the least-loaded one [default: 1].")
+    ] = None,
+    throughput_cap: Annotated[
+        int | None,
+        typer.Option(help="Throughput calls per engine while latency calls are in the backend [default: 4]."),
+    ] = None,
 ) -> None:
     """Run the Parrot backend in front of one or more engines."""
     import uvicorn
 
     from parrot_backend.api.app import Settings, create_app
     from parrot_backend.engines.processes import EngineProcess
+    from parrot_backend.errors import ConfigError
     from parrot_backend.program.validate import Limits
+    from parrot_backend.scheduler.policies import SchedulerConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     keys: dict[str, str] = {}
@@ -125,6 +138,12 @@ def serve(
             typer.echo(f"Error: --api-key takes KEY=TENANT, got {item!r}", err=True)
             raise typer.Exit(2)
         keys[key] = tenant
+    tuning = {"slack": slack, "throughput_cap": throughput_cap}
+    try:
+        config = SchedulerConfig(**{k: v for k, v in tuning.items() if v is not None}).without(disable or [])
+    except ConfigError as error:
+        typer.echo(f"Error: {error.message}", err=True)
+        raise typer.Exit(2) from None
     engines = list(engine or [])
     child = None
     if embedded:
@@ -136,7 +155,7 @@ def serve(
         raise typer.Exit(2)
     limits = Limits(max_calls, max_template_chars, max_fan_out, max_new_tokens, max_programs)
     try:
-        settings = Settings(engines, keys, set(admin_key or []), limits)
+        settings = Settings(engines, keys, set(admin_key or []), limits, scheduler=config)
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:
         if child is not None:

@@ -104,3 +104,9 @@ class ForbiddenError(ParrotError):
     """The API key is valid but may not do this, e.g. manage engines without an admin key (HTTP 403)."""
 
     status_code = 403
+
+
+class ConfigError(ParrotError):
+    """The backend was configured with values it cannot use (bad scheduler settings, for example)."""
+
+    status_code = 400

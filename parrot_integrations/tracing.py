@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from parrot_backend.errors import ParrotError
-from parrot_backend.program.model import Call, Message, Output, Program, Ref, Segment, Text
+from parrot_backend.program.model import Call, Message, Objective, Output, Program, Ref, Segment, Text
 from parrot_backend.program.sampling import SamplingParams
 from parrot_integrations.client import ParrotClient, ProgramRunHandle
 
@@ -96,9 +96,10 @@ class Trace:
     real one (submitting what is pending and waiting for the values it needs).
     """
 
-    def __init__(self, *, exact: bool = False) -> None:
+    def __init__(self, *, exact: bool = False, objective: Objective = "latency") -> None:
         self.id = uuid.uuid4().hex[:8]
         self.exact = exact  # decisions on output lengths wait for the outputs, never estimate them
+        self.objective = objective  # of the programs' outputs: is someone waiting for them?
         self.estimates: list[Estimate] = []
         self._lock = threading.RLock()  # LangGraph and RunnableParallel record from several threads
         self._budgets: dict[str, int] = {}  # variable -> max_new_tokens of its call
@@ -244,7 +245,7 @@ class Trace:
                 continue
             calls, backend.pending = backend.pending, []
             read = {name for call in calls for name in call.reads()}
-            outputs = [Output(name=call.output, objective="latency") for call in calls if call.output not in read]
+            outputs = [Output(name=call.output, objective=self.objective) for call in calls if call.output not in read]
             program = Program(calls=calls, outputs=outputs, model=backend.model)
             submission = Submission(program, backend.client.submit(program))
             self.submissions.append(submission)

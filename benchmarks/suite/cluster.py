@@ -16,6 +16,7 @@ from langchain_core.runnables import Runnable
 
 from benchmarks.suite.workloads import ChatFactory
 from parrot_backend.engines.processes import BackendProcess, EngineProcess, RouterProcess, ServerProcess
+from parrot_backend.program.model import Objective
 
 
 class Mode(StrEnum):
@@ -24,6 +25,24 @@ class Mode(StrEnum):
     baseline = "baseline"  # ChatOpenAI -> sglang-router (round_robin) -> engines
     router = "router"  # ChatOpenAI -> sglang-router (cache_aware) -> engines
     parrot = "parrot"  # compile(app) on ChatParrot -> Parrot backend -> engines
+    # Ablations: parrot with one scheduler policy switched off (a backend of its own).
+    no_affinity = "parrot-no-affinity"
+    no_warmup = "parrot-no-warmup"
+    no_task_groups = "parrot-no-task_groups"
+    no_objectives = "parrot-no-objectives"
+
+    @property
+    def is_parrot(self) -> bool:
+        return self.value.startswith("parrot")
+
+    @property
+    def disabled(self) -> str | None:
+        """The scheduler policy an ablation switches off."""
+        return self.value.removeprefix("parrot-no-") if self.value.startswith("parrot-no-") else None
+
+    @classmethod
+    def ablations(cls) -> list[Mode]:
+        return [mode for mode in cls if mode.disabled]
 
 
 ROUTER_POLICY = {Mode.baseline: "round_robin", Mode.router: "cache_aware"}
@@ -49,7 +68,11 @@ class Cluster:
                 self.engines.append(self._stack.enter_context(EngineProcess(args, env=env)))
             urls = [engine.url for engine in self.engines]
             for mode in self.modes:
-                front = BackendProcess(urls) if mode is Mode.parrot else RouterProcess(urls, ROUTER_POLICY[mode])
+                front = (
+                    BackendProcess(urls, ["--disable", mode.disabled] if mode.disabled else [])
+                    if mode.is_parrot
+                    else RouterProcess(urls, ROUTER_POLICY[mode])
+                )
                 self.fronts[mode] = self._stack.enter_context(front)
         except BaseException:
             self._stack.close()
@@ -71,7 +94,7 @@ class Cluster:
         url, name = self.fronts[mode].url, self.model_name
 
         def build(max_tokens: int) -> BaseChatModel:
-            if mode is Mode.parrot:
+            if mode.is_parrot:
                 from parrot_integrations.langchain import ChatParrot
 
                 return ChatParrot(base_url=url, model=name, max_tokens=max_tokens, temperature=0, ignore_eos=True)
@@ -85,17 +108,18 @@ class Cluster:
         return build
 
     @staticmethod
-    def runnable(mode: Mode, app: Runnable) -> Runnable:
-        """``app`` as ``mode`` runs it: compiled into Parrot programs in ``parrot``, as written otherwise."""
-        if mode is not Mode.parrot:
+    def runnable(mode: Mode, app: Runnable, objective: Objective = "latency") -> Runnable:
+        """``app`` as ``mode`` runs it: compiled into Parrot programs (with the app's objective) in
+        the parrot modes, as written otherwise."""
+        if not mode.is_parrot:
             return app
         from parrot_integrations.langchain import compile
 
-        return compile(app)
+        return compile(app, objective=objective)
 
     def flush(self) -> None:
         """Empty every engine's prefix cache (and the routers' view of it)."""
-        for server in [*self.engines, *(f for m, f in self.fronts.items() if m is not Mode.parrot)]:
+        for server in [*self.engines, *(f for m, f in self.fronts.items() if not m.is_parrot)]:
             httpx.post(f"{server.url}/flush_cache", timeout=60).raise_for_status()
 
     def prefill_counters(self) -> dict[str, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -107,12 +107,14 @@ async def run_cell(
 
 def _apps(cluster: Cluster, workload: Workload, mode: Mode, sizes: Sizes) -> dict[str, App]:
     apps = workload.apps(cluster.chat(mode), sizes)
-    return {kind: App(cluster.runnable(mode, app.runnable), app.text, app.parts) for kind, app in apps.items()}
+    return {
+        kind: replace(app, runnable=cluster.runnable(mode, app.runnable, app.objective)) for kind, app in apps.items()
+    }
 
 
 def _spans(cluster: Cluster, mode: Mode, requests: list[Request], began: float) -> list[Span]:
     """The app's LLM calls: the chat requests it sent, or its programs' calls on the backend."""
-    if mode is not Mode.parrot:
+    if not mode.is_parrot:
         return [Span(r.sent - began, r.done - began) for r in requests if r.path.endswith("/chat/completions")]
     spans = []
     for request in requests:

@@ -58,7 +58,7 @@ async def run_suite(
                                 f"{name} {mode} {rtt:.0f} ms #{rep + 1}: {len(cell.apps)} apps, "
                                 f"median {median:.2f} s, makespan {cell.makespan:.1f} s"
                             )
-                            if name not in analysis and mode is not Mode.parrot:
+                            if name not in analysis and not mode.is_parrot:
                                 progress.update(task, description=f"{name}: critical path and ideal prefill")
                                 analysis[name] = _analyse(cluster, net, workload, cell)
                             progress.advance(task)

@@ -27,10 +27,35 @@ def prompt_key(tenant: str, call: Call, values: Mapping[str, str], program_id: s
         )
 
     if call.template is not None:
-        body = text(call.template)
-    else:
-        body = "".join(f"{_ROLE}{m.role}{_ROLE}{text(m.content)}" for m in call.messages or ())
-    return f"{tenant}{_TENANT_END}{body}"
+        return rendered_key(tenant, text(call.template))
+    return rendered_key(tenant, [{"role": m.role, "content": text(m.content)} for m in call.messages or ()])
+
+
+def rendered_key(tenant: str, prompt: str | list[dict[str, str]]) -> str:
+    """The key of a rendered prompt (text, or chat messages): a ready call's :func:`prompt_key`."""
+    if isinstance(prompt, str):
+        return f"{tenant}{_TENANT_END}{prompt}"
+    return tenant + _TENANT_END + "".join(f"{_ROLE}{m['role']}{_ROLE}{m['content']}" for m in prompt)
+
+
+def body_start(key: str) -> int:
+    """Where the prompt starts in a key (past the tenant)."""
+    return key.index(_TENANT_END) + 1
+
+
+def prefix_messages(messages: list[dict[str, str]], chars: int) -> list[dict[str, str]]:
+    """The first ``chars`` characters of a chat key's body, as messages (the last one cut short):
+    what a prefill-only request sends to warm that prefix."""
+    kept: list[dict[str, str]] = []
+    for message in messages:
+        chars -= len(message["role"]) + 2  # the role and its two markers
+        if chars <= 0:
+            break
+        kept.append({"role": message["role"], "content": message["content"][:chars]})
+        chars -= len(message["content"])
+        if chars <= 0:
+            break
+    return kept
 
 
 @dataclass(frozen=True)
@@ -119,8 +144,11 @@ class PrefixTree:
 
 
 def _common_length(a: str, b: str) -> int:
+    """Length of the common prefix of ``a`` and ``b`` (slices compared in C, then characters)."""
     limit = min(len(a), len(b))
-    i = 0
+    i, step = 0, 512
+    while i + step <= limit and a[i : i + step] == b[i : i + step]:
+        i += step
     while i < limit and a[i] == b[i]:
         i += 1
     return i

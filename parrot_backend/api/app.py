@@ -20,10 +20,11 @@ single-user mode (no keys configured). Programs are visible only to their tenant
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -43,7 +44,7 @@ from parrot_backend.engines.openai_api import (
     ReplyPiece,
     TokenizeRequest,
 )
-from parrot_backend.engines.pool import EnginePool
+from parrot_backend.engines.pool import Dispatched, EnginePool
 from parrot_backend.errors import (
     AuthenticationError,
     ForbiddenError,
@@ -55,6 +56,8 @@ from parrot_backend.http_common import install_error_handlers, sse_response
 from parrot_backend.program.model import Program
 from parrot_backend.program.validate import Limits
 from parrot_backend.runtime.registry import ProgramRegistry
+from parrot_backend.runtime.scheduler import Assignment, Scheduler
+from parrot_backend.scheduler.policies import SchedulerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class Settings:
     admin_keys: set[str] = field(default_factory=set)  # keys that may manage engines
     limits: Limits = field(default_factory=Limits)
     health_interval_s: float = 5.0
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
 
 class EngineSpec(BaseModel):
@@ -124,8 +128,9 @@ Admin = Annotated[None, Depends(admin_of)]
 def create_app(settings: Settings) -> FastAPI:
     """The backend app; engines in ``settings`` are registered at start-up."""
     pool = EnginePool(health_interval=settings.health_interval_s)
-    registry = ProgramRegistry(pool, settings.limits)
-    metrics = BackendMetrics(pool, registry)
+    scheduler = Scheduler(pool, settings.scheduler)
+    registry = ProgramRegistry(scheduler, settings.limits)
+    metrics = BackendMetrics(pool, registry, scheduler)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -139,6 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Parrot backend", version=__version__, lifespan=lifespan)
     app.state.pool, app.state.registry, app.state.settings = pool, registry, settings
+    app.state.scheduler = scheduler
 
     def cache_namespace(tenant: str) -> str | None:
         # Tenants never share a cached prefix. A single-user backend needs no namespace, and
@@ -297,7 +303,9 @@ def create_app(settings: Settings) -> FastAPI:
         reply = OpenAIReply(
             "chatcmpl" if chat else "cmpl", "chat.completion" if chat else "text_completion", "parrot", body
         )
-        pieces = _pieces(pool.run(request))
+        # A single request is someone waiting: it goes through the scheduler as a latency call.
+        calls = scheduler.run(f"call-{uuid.uuid4().hex}", tenant, request, "latency")
+        pieces = _pieces(calls)
         if body.stream:
             return sse_response(reply.stream(pieces, chat=chat))
         last = None
@@ -309,19 +317,22 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-async def _pieces(dispatched: AsyncIterator[Any]) -> AsyncIterator[tuple[int, ReplyPiece]]:
-    async for item in dispatched:
-        p = item.progress
-        yield (
-            0,
-            ReplyPiece(
-                text=p.text,
-                finish_reason=p.finish_reason if p.finished else None,
-                prompt_tokens=p.prompt_tokens,
-                cached_tokens=p.cached_tokens,
-                completion_tokens=p.completion_tokens,
-            ),
-        )
+async def _pieces(
+    calls: AsyncGenerator[tuple[Dispatched, Assignment], None],
+) -> AsyncIterator[tuple[int, ReplyPiece]]:
+    async with contextlib.aclosing(calls):
+        async for item, _ in calls:
+            p = item.progress
+            yield (
+                0,
+                ReplyPiece(
+                    text=p.text,
+                    finish_reason=p.finish_reason if p.finished else None,
+                    prompt_tokens=p.prompt_tokens,
+                    cached_tokens=p.cached_tokens,
+                    completion_tokens=p.completion_tokens,
+                ),
+            )
 
 
 async def _variable_events(deltas: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """The engines the backend sends calls to: registration, health, load, and failover.
 
-A call goes to the engine :func:`~parrot_backend.scheduler.placement.place` picks. If that engine
-fails mid-call (unreachable, 5xx, a broken stream) it is marked unhealthy and the call continues
+A call goes to the engine the scheduler picked (or the least-loaded one). If that engine fails
+mid-call (unreachable, 5xx, a broken stream) it is marked unhealthy and the call continues
 on another engine from where it stopped: the new request is the old prompt plus the text already
 generated, so a variable's streamed text never goes backwards. A health loop brings engines back.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from parrot_backend.engines.base import Engine, EngineKind, EngineProgress, EngineRequest
 from parrot_backend.engines.http import RetryableEngineError, detect_kind, make_engine, served_model
 from parrot_backend.errors import EngineError, EngineNotReadyError, NotFoundError
-from parrot_backend.scheduler.placement import EngineView, place
+from parrot_backend.scheduler.placement import EngineView, least_loaded
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +56,10 @@ class EngineEntry:
 
 @dataclass(frozen=True)
 class Dispatched:
-    """Progress of a call, with the engine serving it and how it was chosen."""
+    """Progress of a call, with the engine serving it."""
 
     progress: EngineProgress
     engine_id: str
-    by_affinity: bool
 
 
 class EnginePool:
@@ -68,7 +67,6 @@ class EnginePool:
 
     def __init__(self, *, health_interval: float = 5.0, max_attempts: int = 3) -> None:
         self._entries: dict[str, EngineEntry] = {}
-        self._homes: dict[str, str] = {}  # affinity key -> engine id
         self._ids = itertools.count(1)
         self._health_interval = health_interval
         self._max_attempts = max_attempts
@@ -107,7 +105,6 @@ class EnginePool:
         entry.draining = True
         await entry.idle.wait()
         self._entries.pop(engine_id, None)
-        self._homes = {key: home for key, home in self._homes.items() if home != engine_id}
         await entry.engine.aclose()
 
     def get(self, engine_id: str) -> EngineEntry:
@@ -163,25 +160,30 @@ class EnginePool:
 
     async def tokenize(self, content: str | list[dict[str, str]], *, add_special_tokens: bool = True) -> list[int]:
         """Token ids by the least-loaded healthy engine (the engines serve one model, one tokenizer)."""
-        ready = [e for e in self._entries.values() if e.healthy and not e.draining]
+        ready = self.available()
         if not ready:
             raise EngineNotReadyError("no healthy engine to tokenize with; add one with POST /v1/engines or --engine")
         entry = min(ready, key=lambda e: (e.in_flight, e.id))
         return await entry.engine.tokenize(content, add_special_tokens=add_special_tokens)
 
-    async def run(self, request: EngineRequest, affinity: str | None = None) -> AsyncIterator[Dispatched]:
-        """Run one call, failing over to other engines; the last item is finished."""
+    def available(self) -> list[EngineEntry]:
+        """Engines that take new calls: healthy and not draining."""
+        return [e for e in self._entries.values() if e.view().available]
+
+    async def run(self, request: EngineRequest, engine_id: str | None = None) -> AsyncIterator[Dispatched]:
+        """Run one call on ``engine_id`` (the least-loaded engine if None or no longer available),
+        failing over to other engines; the last item is finished."""
         failed: set[str] = set()
         partial, partial_tokens = "", 0
         attempt_request = request
         for _ in range(self._max_attempts):
-            decision = place(
-                [e.view() for e in self._entries.values()], affinity, self._homes, exclude=frozenset(failed)
-            )
-            entry = self._entries[decision.engine_id]
-            home = self._entries.get(self._homes.get(affinity, "")) if affinity else None
-            if affinity is not None and (home is None or not home.healthy):
-                self._homes[affinity] = entry.id  # the first engine, or a new one after a failure
+            first = self._entries.get(engine_id or "")
+            if first is not None and first.view().available and first.id not in failed:
+                entry = first
+            else:
+                entry = self._entries[
+                    least_loaded([e.view() for e in self._entries.values()], exclude=frozenset(failed))
+                ]
             entry.in_flight += 1
             entry.idle.clear()
             text, tokens = partial, partial_tokens
@@ -192,7 +194,7 @@ class EnginePool:
                     tokens = partial_tokens + progress.completion_tokens
                     if progress.finished:
                         entry.served += 1
-                    yield Dispatched(replace(progress, text=text), entry.id, decision.by_affinity)
+                    yield Dispatched(replace(progress, text=text), entry.id)
                     if progress.finished:
                         return
             except RetryableEngineError as error:

@@ -1,7 +1,9 @@
 """One program running as a dataflow: each call starts the moment its inputs are filled.
 
-Every call is a task that waits for the variables it reads, renders its prompt, runs on the
-engine pool and streams its output into its variable. A failed call fails its variable, and so,
+Every call is a task that waits for the variables it reads, renders its prompt, goes through the
+scheduler to an engine and streams its output into its variable. Before the calls start, the
+program is analysed: each call's objective (is someone waiting for it?) and task group (which
+siblings its consumer waits on) go with it to the scheduler. A failed call fails its variable, and so,
 with the cause, every call that reads it. Cancelling the program cancels its tasks, which closes
 their engine streams (aborting the requests).
 """
@@ -9,18 +11,22 @@ their engine streams (aborting the requests).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from parrot_backend.analysis import call_objectives, dataflow, task_groups
 from parrot_backend.engines.base import EngineRequest
-from parrot_backend.engines.pool import EnginePool
 from parrot_backend.errors import CallFailedError, ParrotError
-from parrot_backend.program.model import Call, Program
-from parrot_backend.program.render import render_messages, render_template, static_prefix
+from parrot_backend.program.model import Call, Objective, Program
+from parrot_backend.program.render import render_messages, render_template
+from parrot_backend.runtime.scheduler import Scheduler
 from parrot_backend.runtime.variables import Variable
-from parrot_backend.scheduler.placement import affinity_key
+
+logger = logging.getLogger(__name__)
 
 CallState = Literal["waiting", "queued", "running", "done", "failed", "cancelled"]
 ProgramState = Literal["running", "done", "failed", "cancelled"]
@@ -33,9 +39,14 @@ class CallRecord:
     id: str
     output: str
     state: CallState = "waiting"
+    objective: Objective = "latency"
+    group: str | None = None  # the consumer whose task group the call belongs to
     engine: str | None = None
-    placed_by: str | None = None  # "affinity" or "least-loaded"
-    ready_at: float | None = None  # inputs filled, dispatched to the pool
+    placed_by: str | None = None  # the policy that chose the engine (see scheduler.plan.Dispatch)
+    matched_chars: int = 0  # prompt characters the scheduler knew the engine to hold
+    warmed: bool = False  # a prefill-only warm-up of its shared prefix ran first
+    ready_at: float | None = None  # inputs filled, queued in the scheduler
+    dispatched_at: float | None = None  # sent to its engine
     started_at: float | None = None  # first output from the engine
     finished_at: float | None = None
     prompt_tokens: int = 0
@@ -52,14 +63,19 @@ class ProgramRun:
     """The state of one submitted program."""
 
     def __init__(
-        self, program: Program, order: list[str], tenant: str, pool: EnginePool, cache_namespace: str | None = None
+        self,
+        program: Program,
+        order: list[str],
+        tenant: str,
+        scheduler: Scheduler,
+        cache_namespace: str | None = None,
     ) -> None:
         self.id = f"prog-{uuid.uuid4().hex}"
         self.tenant = tenant
         self.program = program
         self.created_at = time.time()
         self.finished_at: float | None = None
-        self._pool = pool
+        self._scheduler = scheduler
         self._cache_namespace = cache_namespace
         self._cancelled = False
         self._watcher: asyncio.Task[None] | None = None
@@ -67,7 +83,13 @@ class ProgramRun:
         self.variables.update({call.output: Variable(call.output) for call in program.calls})
         calls = {call.id: call for call in program.calls}
         self._calls = [calls[call_id] for call_id in order]
-        self.records = {call.id: CallRecord(call.id, call.output) for call in self._calls}
+        flow = dataflow(program)
+        objectives = call_objectives(program, flow)
+        groups = {member: group.consumer for group in task_groups(flow) for member in group.members}
+        self.records = {
+            call.id: CallRecord(call.id, call.output, objective=objectives[call.id], group=groups.get(call.id))
+            for call in self._calls
+        }
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -137,23 +159,30 @@ class ProgramRun:
             raise
         record.state, record.ready_at = "queued", time.time()
         request = self._request(call, values)
-        affinity = affinity_key(self.tenant, static_prefix(call))
+        group = f"{self.id}:{record.group}" if record.group else None
+        calls = self._scheduler.run(f"{self.id}:{call.id}", self.tenant, request, record.objective, group)
         try:
-            async for dispatched in self._pool.run(request, affinity):
-                progress = dispatched.progress
-                if record.started_at is None:
-                    record.state, record.started_at = "running", time.time()
-                record.engine = dispatched.engine_id
-                record.placed_by = "affinity" if dispatched.by_affinity else "least-loaded"
-                if progress.finished:
-                    record.prompt_tokens = progress.prompt_tokens
-                    record.cached_tokens = progress.cached_tokens
-                    record.completion_tokens = progress.completion_tokens
-                    record.finish_reason = progress.finish_reason
-                    record.state, record.finished_at = "done", time.time()
-                    output.finish(progress.text)
-                else:
-                    output.update(progress.text)
+            async with contextlib.aclosing(calls):
+                async for dispatched, assignment in calls:
+                    progress = dispatched.progress
+                    if record.dispatched_at is None:
+                        record.dispatched_at = assignment.released_at
+                        record.placed_by, record.matched_chars = assignment.policy, assignment.matched_chars
+                        record.warmed = assignment.warmed
+                    if record.started_at is None:
+                        record.state, record.started_at = "running", time.time()
+                    if dispatched.engine_id != assignment.engine:
+                        record.placed_by = "failover"
+                    record.engine = dispatched.engine_id
+                    if progress.finished:
+                        record.prompt_tokens = progress.prompt_tokens
+                        record.cached_tokens = progress.cached_tokens
+                        record.completion_tokens = progress.completion_tokens
+                        record.finish_reason = progress.finish_reason
+                        record.state, record.finished_at = "done", time.time()
+                        output.finish(progress.text)
+                    else:
+                        output.update(progress.text)
         except asyncio.CancelledError:
             record.state, record.finished_at = "cancelled", time.time()
             output.fail("the program was cancelled")
@@ -161,6 +190,10 @@ class ProgramRun:
         except ParrotError as error:
             record.state, record.error, record.finished_at = "failed", error.message, time.time()
             output.fail(f"call {call.id!r} failed: {error.message}")
+        except Exception as error:  # a bug: fail this call (and its readers), never hang the program
+            logger.exception("call %s of %s failed unexpectedly", call.id, self.id)
+            record.state, record.error, record.finished_at = "failed", f"internal error: {error!r}", time.time()
+            output.fail(f"call {call.id!r} failed: {record.error}")
 
     def _request(self, call: Call, values: dict[str, str]) -> EngineRequest:
         rid, namespace = f"{self.id}-{call.id}", self._cache_namespace

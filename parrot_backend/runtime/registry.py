@@ -5,18 +5,18 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from parrot_backend.engines.pool import EnginePool
 from parrot_backend.errors import NotFoundError, TooManyRequestsError
 from parrot_backend.program.model import Program
 from parrot_backend.program.validate import Limits, validate_program
 from parrot_backend.runtime.program_run import ProgramRun
+from parrot_backend.runtime.scheduler import Scheduler
 
 
 class ProgramRegistry:
     """Programs by id, visible only to the tenant that submitted them."""
 
-    def __init__(self, pool: EnginePool, limits: Limits, *, keep_finished_s: float = 3600.0) -> None:
-        self._pool = pool
+    def __init__(self, scheduler: Scheduler, limits: Limits, *, keep_finished_s: float = 3600.0) -> None:
+        self._scheduler = scheduler
         self.limits = limits
         self._keep_finished_s = keep_finished_s
         self._runs: OrderedDict[str, ProgramRun] = OrderedDict()
@@ -35,7 +35,7 @@ class ProgramRegistry:
                 f"{running} programs of yours are running; the limit is {self.limits.max_programs_per_tenant}. "
                 "Wait for some to finish or cancel them."
             )
-        run = ProgramRun(program, order, tenant, self._pool, cache_namespace)
+        run = ProgramRun(program, order, tenant, self._scheduler, cache_namespace)
         self._runs[run.id] = run
         run.start()
         return run

@@ -53,6 +53,7 @@ from langchain_core.runnables.config import get_config_list, patch_config
 from langchain_core.runnables.passthrough import RunnableAssign, RunnablePick
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from parrot_backend.program.model import Objective
 from parrot_integrations.langchain._base import ParrotSettings
 from parrot_integrations.langchain.tracing import resolve
 from parrot_integrations.tracing import Trace, holds_placeholder, suspended
@@ -83,12 +84,16 @@ def text_only(function: Any) -> Runnable[Any, Any]:
     return coerce_to_runnable(function).with_config(tags=[_TEXT_ONLY])
 
 
-def compile(runnable: Any) -> CompiledChain:  # noqa: A001 - the name users look for
-    """A runnable with ``runnable``'s input and output that runs it as a Parrot program."""
-    return CompiledChain(runnable=coerce_to_runnable(runnable))
+def compile(runnable: Any, *, objective: Objective = "latency") -> CompiledChain:  # noqa: A001 - the name users look for
+    """A runnable with ``runnable``'s input and output that runs it as a Parrot program.
+
+    ``objective`` tells the backend how the results are awaited: ``latency`` (someone waits for
+    the answer: the default) or ``throughput`` (batch work, which yields to interactive calls).
+    """
+    return CompiledChain(runnable=coerce_to_runnable(runnable), objective=objective)
 
 
-def capture(runnable: Any) -> CompiledChain:
+def capture(runnable: Any, *, objective: Objective = "latency") -> CompiledChain:
     """Run ``runnable`` as written, every ``ChatParrot`` / ``ParrotLLM`` call inside it recorded
     and submitted as one program when the run ends.
 
@@ -98,7 +103,7 @@ def capture(runnable: Any) -> CompiledChain:
     placeholder instead: use :func:`compile` for such code, which reads real values where needed.
     Token counts through a Parrot model (``get_num_tokens``) read the real values.
     """
-    return CompiledChain(runnable=coerce_to_runnable(runnable), trust_code=True)
+    return CompiledChain(runnable=coerce_to_runnable(runnable), trust_code=True, objective=objective)
 
 
 @dataclass
@@ -115,6 +120,7 @@ class CompiledChain(RunnableSerializable[Any, Any]):
 
     runnable: Runnable[Any, Any]
     trust_code: bool = False
+    objective: Objective = "latency"
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -203,7 +209,7 @@ class CompiledChain(RunnableSerializable[Any, Any]):
         exact: bool,
     ) -> tuple[list[Any], bool]:
         report = _Report()
-        with Trace(exact=exact) as trace:
+        with Trace(exact=exact, objective=self.objective) as trace:
             walker = _Walker(trace, config, report, self, use_async)
             results = [await walker.attempt(walker.walk, return_exceptions, self.runnable, value) for value in inputs]
             resolved = [

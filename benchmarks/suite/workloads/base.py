@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
+from parrot_backend.program.model import Objective
+
 # A chat model with greedy decoding and exactly ``max_tokens`` new tokens per call, pointing at the
 # servers of one mode (ChatOpenAI for baseline and router, ChatParrot for parrot).
 ChatFactory = Callable[[int], BaseChatModel]
@@ -46,6 +48,7 @@ class App:
     runnable: Runnable
     text: Callable[[Any], str]
     parts: Callable[[Any], list[str]]  # every output the app produced, each must be non-empty
+    objective: Objective = "latency"  # throughput: batch work nobody waits on (Parrot is told)
 
 
 @dataclass(frozen=True)
