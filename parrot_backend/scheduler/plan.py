@@ -135,7 +135,10 @@ def _choose(
         return min(tied, key=lambda e: (-matches[e], e)), "group"
     if config.affinity:
         best = min(candidates, key=lambda e: (-matches[e.id], load[e.id], e.id)).id
-        if matches[best] >= config.min_prefix_chars:
+        # Affinity only where the prefix is worth it: the best engine holds at least
+        # min_prefix_chars more of the prompt than the least-loaded one (once a prefix is
+        # replicated, its engines are equals and load decides).
+        if matches[best] - matches[least] >= config.min_prefix_chars:
             if load[best] <= load[least] + config.slack:
                 return best, "affinity"
             return least, "replicate"

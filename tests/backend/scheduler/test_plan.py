@@ -44,6 +44,15 @@ def test_affinity_follows_the_cached_prefix_until_the_engine_is_too_busy() -> No
     assert where(off) == {"q": "a"} and off.dispatches[0].policy == "least-loaded"
 
 
+def test_engines_holding_the_same_prefix_are_equals_and_load_decides() -> None:
+    both = (DOC + "question 0",)
+    call = queued("q", DOC + "question 1")
+    state = SchedulerState([engine("a", running=1, holds=both), engine("b", holds=(DOC + "quest",))], [call])
+    decided = plan(state, CONFIG)
+    assert where(decided) == {"q": "b"} and decided.dispatches[0].policy == "least-loaded"
+    assert decided.dispatches[0].matched_chars == len(DOC) + 5
+
+
 def test_prefixes_are_never_shared_across_tenants() -> None:
     state = SchedulerState([engine("a"), engine("b", running=1, holds=(DOC,), tenant="other")], [queued("q", DOC)])
     decided = plan(state, CONFIG)
@@ -53,9 +62,10 @@ def test_prefixes_are_never_shared_across_tenants() -> None:
 def test_calls_planned_together_follow_each_other_then_replicate() -> None:
     calls = [queued(f"q{i}", DOC + f"question {i}", seq=i) for i in range(4)]
     decided = plan(SchedulerState([engine("a"), engine("b")], calls), CONFIG.without(["warmup"]))
-    # q0 lands on a; q1 follows it (1 <= 0 + slack); q2 would make a 2 ahead, so it replicates on b; q3 follows.
+    # q0 lands on a; q1 follows it (1 <= 0 + slack); q2 would make a 2 ahead, so it replicates on
+    # b; then both hold the prefix and load decides.
     assert where(decided) == {"q0": "a", "q1": "a", "q2": "b", "q3": "b"}
-    assert [d.policy for d in decided.dispatches] == ["least-loaded", "affinity", "replicate", "affinity"]
+    assert [d.policy for d in decided.dispatches] == ["least-loaded", "affinity", "replicate", "least-loaded"]
 
 
 def test_warm_up_prefills_a_shared_prefix_once_per_engine_then_releases_in_trie_order() -> None:
