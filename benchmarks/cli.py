@@ -35,7 +35,7 @@ def bench(
         list[str] | None,
         typer.Option(
             help="Mode (repeatable): baseline, router, parrot, or an ablation parrot-no-POLICY "
-            "(affinity, warmup, task_groups, objectives). Default: baseline, router, parrot."
+            "(affinity, warmup, objectives). Default: baseline, router, parrot."
         ),
     ] = None,
     ablate: Annotated[bool, typer.Option(help="Also run parrot with each scheduler policy switched off.")] = False,

@@ -111,7 +111,7 @@ def serve(
     max_programs: Annotated[int, typer.Option(help="Programs running at once per tenant.")] = 64,
     disable: Annotated[
         list[str] | None,
-        typer.Option(help="Switch a scheduler policy off (repeatable): affinity, warmup, task_groups, objectives."),
+        typer.Option(help="Switch a scheduler policy off (repeatable): affinity, warmup, objectives."),
     ] = None,
     slack: Annotated[
         int | None, typer.Option(help="Calls a prefix's engine may run beyond the least-loaded one [default: 1].")

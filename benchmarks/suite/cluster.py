@@ -28,7 +28,6 @@ class Mode(StrEnum):
     # Ablations: parrot with one scheduler policy switched off (a backend of its own).
     no_affinity = "parrot-no-affinity"
     no_warmup = "parrot-no-warmup"
-    no_task_groups = "parrot-no-task_groups"
     no_objectives = "parrot-no-objectives"
 
     @property

@@ -8,7 +8,6 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.suite.cluster import Mode
 from benchmarks.suite.metrics import percentile
 
 
@@ -125,25 +124,20 @@ def ratio_cells(group: dict[str, Row]) -> list[str] | None:
             prefill("parrot"), prefill("router"), prefill("baseline")]  # fmt: skip
 
 
-def ablation_cells(group: dict[str, Row]) -> list[str] | None:
+def ablation_cells(group: dict[str, Row], ablations: list[str]) -> list[str] | None:
     """For each ablation of one workload, app kind and round trip: its median latency over
     parrot's (above 1x the policy helps) and its computed prefill over parrot's; None if none ran."""
     parrot = group.get("parrot")
-    ablations = [mode for mode in group if mode.startswith("parrot-no-")]
-    if parrot is None or not ablations:
+    if parrot is None or not any(mode in group for mode in ablations):
         return None
     cells = [parrot.workload, parrot.kind, f"{parrot.rtt_ms:.0f}"]
-    for mode in ABLATIONS:
+    for mode in ablations:
         row = group.get(mode)
         if row is None or not parrot.computed_tokens:
             cells.append("-")
             continue
         cells.append(f"{row.median / parrot.median:.2f}x, {row.computed_tokens / parrot.computed_tokens:.2f}x")
     return cells
-
-
-ABLATIONS = [mode.value for mode in Mode.ablations()]
-ABLATION_HEAD = ["workload", "app", "rtt ms", *(f"no {m.removeprefix('parrot-no-')}" for m in ABLATIONS)]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -153,11 +147,12 @@ def markdown(results: dict[str, Any]) -> str:
     for row in all_rows:
         groups.setdefault((row.workload, row.kind, row.rtt_ms), {})[row.mode] = row
     ratios = [cells for group in groups.values() if (cells := ratio_cells(group))]
-    ablations = [cells for group in groups.values() if (cells := ablation_cells(group))]
+    ablated = [mode for mode in results["modes"] if mode.startswith("parrot-no-")]
+    ablations = [cells for group in groups.values() if (cells := ablation_cells(group, ablated))]
     ablation_lines = [
         "## Ablations (each policy off: median latency, computed prefill, over parrot's; above 1x it helps)",
         "",
-        *_markdown_table(ABLATION_HEAD, ablations),
+        *_markdown_table(["workload", "app", "rtt ms", *(m.replace("parrot-", "", 1) for m in ablated)], ablations),
         "",
     ]
     sizes = ", ".join(f"{k}={v}" for k, v in results["sizes"].items())

@@ -159,8 +159,7 @@ class ProgramRun:
             raise
         record.state, record.ready_at = "queued", time.time()
         request = self._request(call, values)
-        group = f"{self.id}:{record.group}" if record.group else None
-        calls = self._scheduler.run(f"{self.id}:{call.id}", self.tenant, request, record.objective, group)
+        calls = self._scheduler.run(f"{self.id}:{call.id}", self.tenant, request, record.objective)
         try:
             async with contextlib.aclosing(calls):
                 async for dispatched, assignment in calls:

@@ -94,14 +94,13 @@ class Scheduler:
         tenant: str,
         request: EngineRequest,
         objective: Objective = "latency",
-        group: str | None = None,
     ) -> AsyncGenerator[tuple[Dispatched, Assignment], None]:
         """Queue a ready call, then stream it from the engine it is sent to (failing over if that
         engine fails); the call leaves the scheduler's books when the stream ends or is closed."""
         key = rendered_key(tenant, request.prompt if request.prompt is not None else request.messages or [])
         self._count_prompt(key)
         waiting = _Waiting(
-            QueuedCall(ticket, key, objective, group, next(self._seq)),
+            QueuedCall(ticket, key, objective, next(self._seq)),
             request,
             asyncio.get_running_loop().create_future(),
         )

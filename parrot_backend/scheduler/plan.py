@@ -34,7 +34,6 @@ class QueuedCall:
     ticket: str  # unique among queued and running calls
     key: str  # its prompt key (see :func:`~parrot_backend.analysis.prefixes.prompt_key`)
     objective: Objective = "latency"
-    group: str | None = None  # the task group it belongs to, if any
     seq: int = 0  # arrival order
 
 
@@ -50,7 +49,7 @@ class SchedulerState:
 @dataclass(frozen=True)
 class Dispatch:
     """Send ``ticket`` to ``engine``. ``policy`` says what chose the engine (``affinity``,
-    ``replicate``, ``group`` or ``least-loaded``); ``matched_chars`` is how much of the prompt the
+    ``replicate`` or ``least-loaded``); ``matched_chars`` is how much of the prompt the
     engine was known to hold; ``warm`` indexes the warm-up the call waits for, if any."""
 
     ticket: str
@@ -96,7 +95,7 @@ def plan(state: SchedulerState, config: SchedulerConfig) -> Plan:
             e.id: max(e.cached.longest_match(call.key), placed[e.id].longest_match(call.key)) - start
             for e in candidates
         }
-        engine, policy = _choose(candidates, load, matches, config, grouped=config.task_groups and bool(call.group))
+        engine, policy = _choose(candidates, load, matches, config)
         load[engine] += 1
         batch[engine] += call.objective == "throughput"
         placed[engine].insert(call.key, call.ticket)
@@ -107,18 +106,8 @@ def plan(state: SchedulerState, config: SchedulerConfig) -> Plan:
 
 
 def _ordered(queue: Sequence[QueuedCall], config: SchedulerConfig) -> list[QueuedCall]:
-    """Latency first (objectives), then the oldest task group as a unit (task groups), then arrival."""
-    first_seen: dict[str, int] = {}
-    for call in queue:
-        if call.group is not None:
-            first_seen[call.group] = min(first_seen.get(call.group, call.seq), call.seq)
-
-    def rank(call: QueuedCall) -> tuple[int, int, int]:
-        urgent = 0 if not config.objectives or call.objective == "latency" else 1
-        group = first_seen[call.group] if config.task_groups and call.group is not None else call.seq
-        return urgent, group, call.seq
-
-    return sorted(queue, key=rank)
+    """Latency first (objectives), then arrival."""
+    return sorted(queue, key=lambda c: (config.objectives and c.objective == "throughput", c.seq))
 
 
 def _choose(
@@ -126,13 +115,8 @@ def _choose(
     load: Mapping[str, int],
     matches: Mapping[str, int],
     config: SchedulerConfig,
-    *,
-    grouped: bool,
 ) -> tuple[str, str]:
     least = min(candidates, key=lambda e: (load[e.id], e.id)).id
-    if grouped:  # spread the group; among the least loaded, the engine holding the most of it
-        tied = [e.id for e in candidates if load[e.id] == load[least]]
-        return min(tied, key=lambda e: (-matches[e], e)), "group"
     if config.affinity:
         best = min(candidates, key=lambda e: (-matches[e.id], load[e.id], e.id)).id
         # Affinity only where the prefix is worth it: the best engine holds at least

@@ -6,13 +6,13 @@
 - ``warmup``: when two or more calls dispatched together to one engine share a prefix it does not
   hold, the prefix is prefilled once (a ``max_new_tokens: 0`` request) and the calls are released
   after it, in depth-first order of their prefix tree.
-- ``task_groups``: the siblings one consumer waits on are queued and placed as a unit: the oldest
-  group goes first, and its members are spread over the engines so that they land together.
 - ``objectives``: calls a user waits on (``latency``) go ahead of batch work (``throughput``), and
   while latency work is in the backend each engine takes at most ``throughput_cap`` throughput calls.
 
 Server-side dataflow (a call dispatched inside the backend the moment its inputs are filled) is
-not a switch: it is what a program is.
+not a switch: it is what a program is. A task-group policy (queue and spread the siblings one
+consumer reads as a unit) was built and measured, showed no gain in any workload, and was removed;
+the analysis still reports each call's task group.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields, replace
 
 from parrot_backend.errors import ConfigError
 
-POLICIES = ("affinity", "warmup", "task_groups", "objectives")
+POLICIES = ("affinity", "warmup", "objectives")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,6 @@ class SchedulerConfig:
 
     affinity: bool = True
     warmup: bool = True
-    task_groups: bool = True
     objectives: bool = True
     slack: int = 1  # calls a prefix's engine may run beyond the least-loaded one and still get it
     min_prefix_chars: int = 256  # a shared prefix shorter than this is not worth keeping or warming

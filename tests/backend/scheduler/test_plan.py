@@ -111,31 +111,6 @@ def test_latency_calls_go_first_and_throughput_is_capped_while_they_wait() -> No
     assert plan(running, SchedulerConfig(throughput_cap=2)).dispatches == ()
 
 
-def test_task_groups_go_as_units_spread_over_engines() -> None:
-    late = [
-        queued(f"late{i}", f"late map {i}", seq=10 + i, objective="throughput", group="p2:reduce") for i in range(2)
-    ]
-    early = [
-        queued(f"early{i}", f"early map {i}", seq=20 + i, objective="throughput", group="p1:reduce") for i in range(3)
-    ]
-    lone = queued("lone", "a lone call", seq=15, objective="throughput")
-    calls = [*late, lone, *early]
-    decided = plan(SchedulerState([engine("a"), engine("b")], calls), CONFIG)
-    assert [d.ticket for d in decided.dispatches] == ["late0", "late1", "lone", "early0", "early1", "early2"]
-    assert {d.engine for d in decided.dispatches[:2]} == {"a", "b"}  # one group member per engine
-    assert decided.dispatches[0].policy == "group"
-    off = plan(SchedulerState([engine("a"), engine("b")], calls), CONFIG.without(["task_groups"]))
-    assert [d.ticket for d in off.dispatches][:3] == ["late0", "late1", "lone"]  # arrival order
-    assert "group" not in {d.policy for d in off.dispatches}
-
-
-def test_a_group_sharing_a_long_prefix_is_spread_and_warmed_on_each_engine() -> None:
-    calls = [queued(f"r{i}", DOC + f"review {i}", seq=i, group="p:integrate") for i in range(4)]
-    decided = plan(SchedulerState([engine("a"), engine("b")], calls), CONFIG)
-    assert sorted(where(decided).values()) == ["a", "a", "b", "b"]
-    assert sorted(w.engine for w in decided.warms) == ["a", "b"]
-
-
 def test_plans_are_data_replayable_and_empty_when_nothing_waits() -> None:
     calls = [queued(f"q{i}", DOC + f"q{i}", seq=i) for i in range(5)]
     state = SchedulerState([engine("a"), engine("b", running=1)], calls)
@@ -145,7 +120,7 @@ def test_plans_are_data_replayable_and_empty_when_nothing_waits() -> None:
 
 def test_config_switches_are_validated() -> None:
     assert CONFIG.enabled() == list(POLICIES)
-    assert CONFIG.without(["warmup", "objectives"]).enabled() == ["affinity", "task_groups"]
+    assert CONFIG.without(["warmup", "objectives"]).enabled() == ["affinity"]
     with pytest.raises(ConfigError, match="unknown scheduler policy prefetch"):
         CONFIG.without(["prefetch"])
     with pytest.raises(ConfigError, match="throughput_cap"):
