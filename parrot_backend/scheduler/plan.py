@@ -120,9 +120,9 @@ def _choose(
     if config.affinity:
         best = min(candidates, key=lambda e: (-matches[e.id], load[e.id], e.id)).id
         # Affinity only where the prefix is worth it: the best engine holds at least
-        # min_prefix_chars more of the prompt than the least-loaded one (once a prefix is
-        # replicated, its engines are equals and load decides).
-        if matches[best] - matches[least] >= config.min_prefix_chars:
+        # min_prefix_chars more of the prompt than the engine holding least of it (once a prefix
+        # is replicated everywhere, its engines are equals and load decides).
+        if matches[best] - min(matches.values()) >= config.min_prefix_chars:
             if load[best] <= load[least] + config.slack:
                 return best, "affinity"
             return least, "replicate"

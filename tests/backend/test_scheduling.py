@@ -62,7 +62,9 @@ def test_siblings_are_spread_warmed_once_per_engine_then_served_from_cache(engin
     prefix_blocks = len(DOC) // 4 // BLOCK_SIZE  # the tiny tokenizer: about 4 characters a token, at least
     assert all(c["cached_tokens"] >= prefix_blocks * BLOCK_SIZE for c in calls), calls
     assert metric(text, "parrot_warmups_total") == 2
-    assert later["placed_by"] == "affinity" and later["cached_tokens"] >= prefix_blocks * BLOCK_SIZE
+    # Both engines hold the document now: load decides, and either serves it from cache.
+    assert later["placed_by"] == "least-loaded" and later["matched_chars"] > len(DOC)
+    assert later["cached_tokens"] >= prefix_blocks * BLOCK_SIZE
     assert metric(text, "parrot_cache_hit_rate") > 0.5
 
     # The same program with warm-up off: the first call on each engine computes the prefix itself

@@ -31,12 +31,14 @@ SIZES = Sizes(
 )  # fmt: skip
 
 
+# The three modes, and one ablation (a backend started with a policy switched off).
+MODES = [Mode.baseline, Mode.router, Mode.parrot, Mode.no_warmup]
+
+
 @pytest.fixture(scope="module")
 def results(tiny_model_dir: Path) -> dict:
     profile = replace(CPU, engines=2, engine_args=engine_args(tiny_model_dir)[2:], sizes=SIZES)
-    return asyncio.run(
-        run_suite(profile, list(WORKLOADS), list(Mode), [0.0, 50.0], 1, Console(quiet=True), tiny_model_dir)
-    )
+    return asyncio.run(run_suite(profile, list(WORKLOADS), MODES, [0.0, 50.0], 1, Console(quiet=True), tiny_model_dir))
 
 
 def test_every_mode_completes_every_app_with_the_baselines_text(results: dict) -> None:
@@ -45,7 +47,7 @@ def test_every_mode_completes_every_app_with_the_baselines_text(results: dict) -
         ("chain", "refine"), ("map_reduce", "map_reduce"), ("shared_prompt", "question"), ("multi_agent", "team"),
         ("mixed", "job"), ("mixed", "chat"),
     }  # fmt: skip
-    assert len(table) == 6 * 3 * 2
+    assert len(table) == 6 * len(MODES) * 2
     for row in table:
         assert row.complete, row
         assert row.same_as_baseline, row
@@ -100,6 +102,7 @@ def test_results_are_written_and_redrawn_from_json(results: dict, tmp_path: Path
     assert all((tmp_path / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n.endswith(".png"))
     text = (tmp_path / "results.md").read_text()
     assert "| multi_agent | team | 50 | " in text and "baseline / parrot" in text
+    assert "## Ablations" in text and "| no-warmup |" in text
 
 
 def test_bench_rejects_unknown_names() -> None:
