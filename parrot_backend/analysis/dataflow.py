@@ -6,14 +6,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from parrot_backend.program.model import Call, Program
+from parrot_backend.program.validate import topological_order
 
 
 @dataclass(frozen=True)
 class Dataflow:
     """Calls by id, with the calls each one reads from (parents) and feeds (children).
 
-    ``order`` is a topological order (parents before children, declaration order among equals);
-    programs are validated acyclic before analysis."""
+    ``order`` is the validator's topological order (parents before children, declaration order
+    among calls ready together)."""
 
     calls: Mapping[str, Call]
     parents: Mapping[str, tuple[str, ...]]
@@ -37,7 +38,8 @@ class Dataflow:
 
 
 def dataflow(program: Program) -> Dataflow:
-    """The graph of ``program``'s calls (assumed validated: unique outputs, no cycle)."""
+    """The graph of ``program``'s calls (assumed validated: unique outputs; a cycle raises
+    :class:`~parrot_backend.errors.ProgramError`)."""
     producer = {call.output: call.id for call in program.calls}
     calls = {call.id: call for call in program.calls}
     parents = {
@@ -48,17 +50,8 @@ def dataflow(program: Program) -> Dataflow:
     for call_id, ups in parents.items():
         for up in ups:
             children[up].append(call_id)
-    order: list[str] = []
-    placed: set[str] = set()
-    pending = list(calls)
-    while pending:  # Kahn's algorithm, keeping declaration order among ready calls
-        ready = [c for c in pending if all(p in placed for p in parents[c])]
-        if not ready:
-            raise ValueError("the program's calls form a cycle")  # validation rejects this earlier
-        order.extend(ready)
-        placed.update(ready)
-        pending = [c for c in pending if c not in placed]
-    return Dataflow(calls, parents, {k: tuple(v) for k, v in children.items()}, tuple(order))
+    children_of = {k: tuple(v) for k, v in children.items()}
+    return Dataflow(calls, parents, children_of, tuple(topological_order(program)))
 
 
 def expected_tokens(call: Call) -> float:

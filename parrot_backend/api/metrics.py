@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import Counter as PromCounter
@@ -15,69 +15,84 @@ from parrot_backend.runtime.registry import ProgramRegistry
 from parrot_backend.runtime.scheduler import Scheduler
 
 
+def _labelled(
+    family: type[GaugeMetricFamily | CounterMetricFamily], name: str, doc: str, label: str, values: Mapping[str, float]
+) -> Metric:
+    """A metric family with one sample per ``values`` item, labelled ``label=key``."""
+    metric = family(name, doc, labels=[label])
+    for key, value in values.items():
+        metric.add_metric([key], value)
+    return metric
+
+
 class _StateCollector(Collector):
     def __init__(self, pool: EnginePool, registry: ProgramRegistry, scheduler: Scheduler) -> None:
         self._pool, self._registry, self._scheduler = pool, registry, scheduler
 
     def collect(self) -> Iterator[Metric]:
-        programs = GaugeMetricFamily("parrot_programs", "Programs held, by state.", labels=["state"])
-        for state, count in Counter(run.state for run in self._registry.runs()).items():
-            programs.add_metric([state], count)
-        yield programs
-        calls = GaugeMetricFamily("parrot_calls", "Calls of held programs, by state.", labels=["state"])
-        states = Counter(r.state for run in self._registry.runs() for r in run.records.values())
-        for state, count in states.items():
-            calls.add_metric([state], count)
-        yield calls
-        tokens = GaugeMetricFamily(
-            "parrot_held_prompt_tokens", "Prompt tokens of the finished calls of held programs.", labels=["kind"]
+        runs = self._registry.runs()
+        records = [r for run in runs for r in run.records.values()]
+        yield _labelled(
+            GaugeMetricFamily, "parrot_programs", "Programs held, by state.", "state", Counter(r.state for r in runs)
         )
-        records = [r for run in self._registry.runs() for r in run.records.values()]
-        tokens.add_metric(["prompt"], sum(r.prompt_tokens for r in records))
-        tokens.add_metric(["cached"], sum(r.cached_tokens for r in records))
-        yield tokens
-        in_flight = GaugeMetricFamily("parrot_engine_in_flight", "Calls running on each engine.", labels=["engine"])
-        healthy = GaugeMetricFamily(
-            "parrot_engine_healthy", "1 if the engine passes its health check.", labels=["engine"]
+        yield _labelled(
+            GaugeMetricFamily,
+            "parrot_calls",
+            "Calls of held programs, by state.",
+            "state",
+            Counter(r.state for r in records),
         )
-        for entry in self._pool.entries():
-            in_flight.add_metric([entry.id], entry.in_flight)
-            healthy.add_metric([entry.id], int(entry.healthy))
-        yield in_flight
-        yield healthy
+        held = {"prompt": sum(r.prompt_tokens for r in records), "cached": sum(r.cached_tokens for r in records)}
+        yield _labelled(
+            GaugeMetricFamily,
+            "parrot_held_prompt_tokens",
+            "Prompt tokens of the finished calls of held programs.",
+            "kind",
+            held,
+        )
+        entries = self._pool.entries()
+        in_flight = {e.id: e.in_flight for e in entries}
+        yield _labelled(
+            GaugeMetricFamily, "parrot_engine_in_flight", "Calls running on each engine.", "engine", in_flight
+        )
+        healthy = {e.id: int(e.healthy) for e in entries}
+        yield _labelled(
+            GaugeMetricFamily, "parrot_engine_healthy", "1 if the engine passes its health check.", "engine", healthy
+        )
         yield from self._scheduler_metrics()
 
     def _scheduler_metrics(self) -> Iterator[Metric]:
         stats = self._scheduler.stats
-        queued = GaugeMetricFamily("parrot_queue_length", "Ready calls waiting for an engine.", labels=["objective"])
-        for objective, count in self._scheduler.queue_lengths().items():
-            queued.add_metric([objective], count)
-        yield queued
-        tokens = CounterMetricFamily(
+        queued = self._scheduler.queue_lengths()
+        yield _labelled(
+            GaugeMetricFamily, "parrot_queue_length", "Ready calls waiting for an engine.", "objective", queued
+        )
+        tokens = {"prompt": stats.prompt_tokens, "cached": stats.cached_tokens}
+        yield _labelled(
+            CounterMetricFamily,
             "parrot_prefill_tokens",
             "Prompt tokens of finished calls, and those the engines found cached.",
-            labels=["kind"],
+            "kind",
+            tokens,
         )
-        tokens.add_metric(["prompt"], stats.prompt_tokens)
-        tokens.add_metric(["cached"], stats.cached_tokens)
-        yield tokens
         hit = stats.cached_tokens / stats.prompt_tokens if stats.prompt_tokens else 0.0
         yield GaugeMetricFamily("parrot_cache_hit_rate", "Cached share of prompt tokens since start.", value=hit)
-        chars = CounterMetricFamily(
+        chars = {"sent": stats.sent_chars, "computed": stats.computed_chars, "ideal": stats.ideal_chars}
+        yield _labelled(
+            CounterMetricFamily,
             "parrot_prefill_chars",
             "Prompt characters: sent, computed (by the engines' cached-token share) and ideal (the prompts' trie).",
-            labels=["kind"],
+            "kind",
+            chars,
         )
-        chars.add_metric(["sent"], stats.sent_chars)
-        chars.add_metric(["computed"], stats.computed_chars)
-        chars.add_metric(["ideal"], stats.ideal_chars)
-        yield chars
-        placed = CounterMetricFamily(
-            "parrot_placements", "Calls placed, by the policy that chose the engine.", labels=["policy"]
+        placed = dict(sorted(stats.placed_by.items()))
+        yield _labelled(
+            CounterMetricFamily,
+            "parrot_placements",
+            "Calls placed, by the policy that chose the engine.",
+            "policy",
+            placed,
         )
-        for policy, count in sorted(stats.placed_by.items()):
-            placed.add_metric([policy], count)
-        yield placed
         yield CounterMetricFamily("parrot_warmups", "Prefill-only warm-ups of shared prefixes.", value=stats.warms)
 
 

@@ -6,6 +6,7 @@ can fix its program without reading the backend's code.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass
 
@@ -89,23 +90,26 @@ def _check_sizes(program: Program, limits: Limits) -> None:
 
 
 def topological_order(program: Program) -> list[str]:
-    """Call ids, each after the calls whose outputs it reads; :class:`ProgramError` on a cycle."""
+    """Call ids, each after the calls whose outputs it reads, declaration order among calls that
+    are ready together; :class:`ProgramError` on a cycle."""
     produced = {call.output: call.id for call in program.calls}
     parents = {call.id: {produced[n] for n in call.reads() if n in produced} for call in program.calls}
+    index = {call.id: i for i, call in enumerate(program.calls)}
     order: list[str] = []
-    ready = [call.id for call in program.calls if not parents[call.id]]
+    ready = [index[call_id] for call_id, its_parents in parents.items() if not its_parents]
+    heapq.heapify(ready)
     children: dict[str, list[str]] = {call.id: [] for call in program.calls}
     for child, its_parents in parents.items():
         for parent in its_parents:
             children[parent].append(child)
     waiting = {call_id: len(its_parents) for call_id, its_parents in parents.items()}
     while ready:
-        call_id = ready.pop()
+        call_id = program.calls[heapq.heappop(ready)].id
         order.append(call_id)
         for child in children[call_id]:
             waiting[child] -= 1
             if waiting[child] == 0:
-                ready.append(child)
+                heapq.heappush(ready, index[child])
     if len(order) < len(program.calls):
         stuck = sorted(call_id for call_id, count in waiting.items() if count > 0)
         raise ProgramError(f"the calls {stuck} form a cycle through their variables; a program must be a DAG")

@@ -2,10 +2,10 @@
 
 Every call is a task that waits for the variables it reads, renders its prompt, goes through the
 scheduler to an engine and streams its output into its variable. Before the calls start, the
-program is analysed: each call's objective (is someone waiting for it?) and task group (which
-siblings its consumer waits on) go with it to the scheduler. A failed call fails its variable, and so,
-with the cause, every call that reads it. Cancelling the program cancels its tasks, which closes
-their engine streams (aborting the requests).
+program is analysed: each call's objective (is someone waiting for it?) goes with it to the
+scheduler, and its task group (which siblings its consumer waits on) to its record. A failed call
+fails its variable, and so, with the cause, every call that reads it. Cancelling the program
+cancels its tasks, which closes their engine streams (aborting the requests).
 """
 
 from __future__ import annotations
@@ -65,7 +65,6 @@ class ProgramRun:
     def __init__(
         self,
         program: Program,
-        order: list[str],
         tenant: str,
         scheduler: Scheduler,
         cache_namespace: str | None = None,
@@ -81,9 +80,8 @@ class ProgramRun:
         self._watcher: asyncio.Task[None] | None = None
         self.variables = {name: Variable(name, value) for name, value in program.inputs.items()}
         self.variables.update({call.output: Variable(call.output) for call in program.calls})
-        calls = {call.id: call for call in program.calls}
-        self._calls = [calls[call_id] for call_id in order]
         flow = dataflow(program)
+        self._calls = [flow.calls[call_id] for call_id in flow.order]
         objectives = call_objectives(program, flow)
         groups = {member: group.consumer for group in task_groups(flow) for member in group.members}
         self.records = {

@@ -27,7 +27,7 @@ class ProgramRegistry:
         ``cache_namespace`` keeps the program's prompts in a prefix cache of their own on the
         engines (the tenant, when the backend has several).
         """
-        order = validate_program(program, self.limits)
+        validate_program(program, self.limits)
         self._forget_old()
         running = sum(1 for run in self._runs.values() if run.tenant == tenant and run.state == "running")
         if running >= self.limits.max_programs_per_tenant:
@@ -35,7 +35,7 @@ class ProgramRegistry:
                 f"{running} programs of yours are running; the limit is {self.limits.max_programs_per_tenant}. "
                 "Wait for some to finish or cancel them."
             )
-        run = ProgramRun(program, order, tenant, self._scheduler, cache_namespace)
+        run = ProgramRun(program, tenant, self._scheduler, cache_namespace)
         self._runs[run.id] = run
         run.start()
         return run

@@ -135,8 +135,7 @@ class Scheduler:
                 EngineState(entry.id, running[entry.id], batch[entry.id], cached, entry.engine.kind == "sglang")
             )
         latency = sum(1 for _, objective in self._running.values() if objective == "latency")
-        queue = [w.call for w in self._queue.values() if not w.chosen.done()]
-        return SchedulerState(engines, queue, latency)
+        return SchedulerState(engines, [w.call for w in self._queue.values()], latency)
 
     def _round(self) -> None:
         self._round_pending = False
@@ -145,13 +144,13 @@ class Scheduler:
             return
         if not state.engines:  # nothing can take calls: let the pool say why, on the least-loaded path
             for waiting in self._queue.values():
-                if not waiting.chosen.done():
-                    waiting.chosen.set_result(Assignment("", "least-loaded", 0))
+                waiting.chosen.set_result(Assignment("", "least-loaded", 0))
+            self._queue.clear()
             return
         self._execute(plan(state, self.config))
 
     def _execute(self, decided: Plan) -> None:
-        waits: dict[int, list[tuple[_Waiting, Assignment]]] = {}
+        held: dict[str, tuple[_Waiting, Assignment]] = {}  # ticket -> a call waiting for its warm-up
         for dispatch in decided.dispatches:
             waiting = self._queue.pop(dispatch.ticket)
             call = waiting.call
@@ -165,16 +164,14 @@ class Scheduler:
             if dispatch.warm is None:
                 waiting.chosen.set_result(assignment)
             else:
-                waits.setdefault(dispatch.warm, []).append((waiting, assignment))
-        for index, warm in enumerate(decided.warms):
-            task = asyncio.create_task(self._warm(warm, waits[index]))
+                held[call.ticket] = (waiting, assignment)
+        for warm in decided.warms:
+            task = asyncio.create_task(self._warm(warm, [held[ticket] for ticket in warm.calls]))
             self._warm_tasks.add(task)
             task.add_done_callback(self._warm_tasks.discard)
 
     async def _warm(self, warm: Warm, members: list[tuple[_Waiting, Assignment]]) -> None:
-        """Prefill the shared prefix, then release the calls in the warm-up's order."""
-        order = {ticket: i for i, ticket in enumerate(warm.calls)}
-        members.sort(key=lambda item: order[item[0].call.ticket])
+        """Prefill the shared prefix, then release ``members`` (in the warm-up's order)."""
         source = members[0][0].request
         request = _prefix_request(source, warm.chars)
         self.stats.warms += 1

@@ -16,6 +16,7 @@ from parrot_backend.analysis import (
     prompt_key,
     task_groups,
 )
+from parrot_backend.errors import ProgramError
 from parrot_backend.program.model import Program
 
 BRIEF = "You are one agent of a team. The brief: build a searchable archive of addresses. "
@@ -92,7 +93,7 @@ def test_a_cycle_is_refused() -> None:
             {"id": "b", "output": "y", "template": [{"var": "x"}]},
         ]}, strict=False,
     )  # fmt: skip
-    with pytest.raises(ValueError, match="cycle"):
+    with pytest.raises(ProgramError, match="form a cycle"):
         dataflow(program)
 
 

@@ -54,17 +54,3 @@ def test_wire_form_is_strict() -> None:
         Program.model_validate({"calls": [call("a", "x", max_tokens=3)]})
     with pytest.raises(ValidationError):
         Program.model_validate({"calls": [call("bad name!", "x")]})
-
-
-def test_static_prefix_of_completion_and_chat_calls() -> None:
-    from parrot_backend.program.render import static_prefix
-
-    completion = program([call("a", "x", "doc", text="Read this: ")], inputs={"doc": "d"}).calls[0]
-    assert static_prefix(completion) == "Read this: "
-    chat = Program.model_validate({
-        "inputs": {"q": "?"},
-        "calls": [{"id": "c", "output": "y", "messages": [
-            {"role": "system", "content": [{"text": "Be brief."}]},
-            {"role": "user", "content": [{"text": "Q: "}, {"var": "q"}, {"text": " (ignored)"}]}]}],
-    }).calls[0]  # fmt: skip
-    assert static_prefix(chat) == "<system>Be brief.<user>Q: "
